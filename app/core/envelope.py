@@ -1,0 +1,81 @@
+"""Decode and validate event envelopes; normalise them for the rest of the core.
+
+A valid event becomes a plain dict with the envelope's fields, ``timestamp`` rewritten in UTC
+(``...Z``), ``properties``/``context`` always dicts, plus ``ts`` (epoch milliseconds) and ``key``
+(the customer id, else the anonymous id: the id the event is handled under).
+Anything else raises :class:`InvalidEvent` with a reason a producer can act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
+from app.paths import SCHEMAS_DIR
+
+MAX_EVENT_BYTES = 1024 * 1024  # 1 MiB: larger payloads are rejected, never parsed
+
+Event = dict[str, Any]
+
+
+class InvalidEvent(ValueError):
+    """The bytes are not a valid event envelope; ``reason`` says why, for the dead-letter topic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _load_validator() -> Any:
+    schema = orjson.loads((SCHEMAS_DIR / "event.schema.json").read_bytes())
+    return fastjsonschema.compile(schema)
+
+
+_validate = _load_validator()
+
+
+def decode_event(raw: bytes | bytearray | memoryview | str | None) -> Event:
+    """Decode one JSON envelope from bytes and validate it."""
+    if raw is None:
+        raise InvalidEvent("empty value: no event payload")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"oversize payload: {len(raw)} bytes > {MAX_EVENT_BYTES}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"bad JSON: {exc}") from None
+    return validate_event(obj)
+
+
+def validate_event(obj: Any) -> Event:
+    """Validate a decoded envelope and return its normalised form."""
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"envelope must be a JSON object, got {type(obj).__name__}")
+    try:
+        _validate(obj)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        if exc.rule == "anyOf":  # the only anyOf in the schema is the id requirement
+            raise InvalidEvent(
+                "missing id: one of customer_id / anonymous_id must be a non-empty string"
+            ) from None
+        raise InvalidEvent(f"schema: {exc.message}") from None
+    try:
+        ts = parse_rfc3339(obj["timestamp"])
+    except TimeFormatError as exc:
+        raise InvalidEvent(f"timestamp: {exc}") from None
+    customer_id = obj.get("customer_id") or None
+    anonymous_id = obj.get("anonymous_id") or None
+    return {
+        "event_id": obj["event_id"],
+        "type": obj["type"],
+        "customer_id": customer_id,
+        "anonymous_id": anonymous_id,
+        "timestamp": format_ms(ts),
+        "properties": obj.get("properties") or {},
+        "context": obj.get("context") or {},
+        "ts": ts,
+        "key": customer_id or anonymous_id,
+    }
