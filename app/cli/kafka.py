@@ -1,0 +1,141 @@
+"""``segue produce`` and ``segue tail``: put event files on the broker and look at topics."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+
+from app.cli import app
+from app.kafka_io import make_producer, read_partitions
+from app.settings import load_settings
+from app.topics.specs import TopicNames
+
+
+def record_key(line: bytes) -> bytes | None:
+    """The customer id (else anonymous id) of an envelope line, as the record key."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    key = obj.get("customer_id") or obj.get("anonymous_id")
+    return key.encode() if isinstance(key, str) and key else None
+
+
+class Progress:
+    """A one-line progress report on stderr, at most once a second."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def update(self, done: int, total: int | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        of = f"/{total}" if total else ""
+        sys.stderr.write(f"\r{self.label}: {done}{of} ({rate:,.0f}/s)")
+        if force:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+@app.command()
+def produce(
+    events_file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSON lines, one envelope a line."
+    ),
+    topic: str = typer.Option(None, help="Target topic (default: the events topic)."),
+) -> None:
+    """Publish a file of envelopes, keyed by customer (else anonymous) id.
+
+    Lines are sent as they are: a malformed line is published too, so that the pipeline's
+    dead-letter handling sees it (unkeyed lines land in the DLQ as 'missing key')."""
+    settings = load_settings()
+    target = topic or TopicNames(settings).events
+    producer = make_producer(settings)
+    failures: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    progress = Progress(f"produce {target}")
+    sent = 0
+    with events_file.open("rb") as fh:
+        for raw in fh:
+            line = raw.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            while True:
+                try:
+                    producer.produce(
+                        target, key=record_key(line), value=line, on_delivery=on_delivery
+                    )
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.1)
+            sent += 1
+            producer.poll(0)
+            progress.update(sent)
+    remaining = producer.flush(60)
+    progress.update(sent, force=True)
+    if failures or remaining:
+        typer.echo(
+            f"error: {len(failures)} failed, {remaining} undelivered; first: {failures[:1]}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"published {sent} records to {target} on {settings.bootstrap_servers}")
+
+
+def render(msg: Any) -> bytes:
+    value = msg.value()
+    try:
+        decoded: Any = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        decoded = {"b64": base64.b64encode(value).decode("ascii")}
+    key = msg.key()
+    _ts_type, ts = msg.timestamp()
+    return orjson.dumps(
+        {
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "timestamp_ms": ts,
+            "key": key.decode("utf-8", "replace") if key is not None else None,
+            "value": decoded,
+        }
+    )
+
+
+@app.command()
+def tail(
+    topic: str = typer.Argument(..., help="Topic name (with any prefix)."),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest."),
+    max_records: int = typer.Option(None, "--max", help="Stop after this many records."),
+    follow: bool = typer.Option(
+        True, help="Keep waiting for new records (--no-follow stops at the current end)."
+    ),
+) -> None:
+    """Print a topic's records as JSON lines (topic, partition, offset, key, value)."""
+    settings = load_settings()
+    out = sys.stdout.buffer
+    try:
+        for msg in read_partitions(
+            settings, topic, from_beginning=from_beginning, max_records=max_records, follow=follow
+        ):
+            out.write(render(msg) + b"\n")
+            out.flush()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,51 @@
+"""``segue topics apply|list``: the declared topics (topics/topics.yaml)."""
+
+from __future__ import annotations
+
+import typer
+from confluent_kafka import KafkaException
+
+from app.cli import app
+from app.settings import load_settings
+from app.topics.apply import apply_topics
+from app.topics.specs import load_specs
+
+topics_app = typer.Typer(
+    help="Declared topics: create what is missing, report mismatches.", no_args_is_help=True
+)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("apply")
+def apply_cmd() -> None:
+    """Create missing topics and report every mismatch (exit 1 if any). Never deletes."""
+    settings = load_settings()
+    try:
+        report = apply_topics(settings)
+    except KafkaException as exc:
+        typer.echo(f"error: broker {settings.bootstrap_servers}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for name in report.created:
+        typer.echo(f"created   {name}")
+    for name in report.present:
+        typer.echo(f"present   {name}")
+    for line in report.notes:
+        typer.echo(f"note      {line}")
+    for line in report.mismatches:
+        typer.echo(f"MISMATCH  {line}", err=True)
+    typer.echo(
+        f"{len(report.created)} created, {len(report.present)} present, "
+        f"{len(report.mismatches)} mismatches on {settings.bootstrap_servers}"
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@topics_app.command("list")
+def list_cmd() -> None:
+    """Print the declared topics with their partitions, policy and schemas."""
+    for spec in load_specs(load_settings()):
+        typer.echo(
+            f"{spec.name:36} p={spec.partitions:<3} {spec.cleanup_policy:8} "
+            f"{spec.value_schema or '-':28} {spec.description}"
+        )

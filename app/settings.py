@@ -1,0 +1,104 @@
+"""Typed settings, read from the environment (prefix ``SEGUE_``) or a ``.env`` file.
+
+Broker connection fields map one to one onto librdkafka keys (see ``kafka_config``) and onto
+faust's broker credentials, so a deployment beside an existing Kafka estate passes its own
+security settings through unchanged. ``KAFKA_BOOTSTRAP_SERVERS`` is honoured as well, because
+that is what most Kafka tooling (and our integration tests) set.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_HOST = "127.0.0.1"
+EMBEDDED_PORT = 19092
+EMBEDDED_BOOTSTRAP = f"{EMBEDDED_HOST}:{EMBEDDED_PORT}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SEGUE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,  # Settings(bootstrap_servers=...) must work despite the alias
+    )
+
+    bootstrap_servers: str = Field(
+        default=EMBEDDED_BOOTSTRAP,
+        validation_alias=AliasChoices("SEGUE_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers; the default is the embedded broker.",
+    )
+    broker_profile: Literal["auto", "tansu", "kafka"] = Field(
+        default="auto",
+        description=(
+            "Which compatibility profile to apply. 'auto' means 'tansu' when the bootstrap "
+            "address is the embedded broker's (or SEGUE_EMBEDDED=1), else 'kafka' (no workarounds)."
+        ),
+    )
+    embedded: bool = Field(
+        default=False, description="Force the embedded-broker (Tansu) profile on another address."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    app_id: str = Field(
+        default="segue", description="Consumer group and table/changelog name prefix."
+    )
+    topic_prefix: str = Field(
+        default="", description="Prepended to every topic name (one estate, many deployments)."
+    )
+    partitions: int = Field(
+        default=4, ge=1, description="Partitions of the customer-keyed topics (co-partitioned)."
+    )
+    replication_factor: int = Field(default=1, ge=1)
+    state_dir: Path = Field(
+        default=Path(".state"), description="Local RocksDB state and pid files."
+    )
+    metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 disables.")
+    worker_web_port: int = Field(default=6066, ge=1, description="faust's own web port.")
+    log_level: str = "info"
+
+    @cached_property
+    def is_embedded(self) -> bool:
+        if self.broker_profile != "auto":
+            return self.broker_profile == "tansu"
+        return self.embedded or self.bootstrap_servers.strip() == EMBEDDED_BOOTSTRAP
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_config(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka (confluent-kafka) configuration for this broker."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile:
+            conf["ssl.ca.location"] = str(self.ssl_cafile)
+        if self.ssl_certfile:
+            conf["ssl.certificate.location"] = str(self.ssl_certfile)
+        if self.ssl_keyfile:
+            conf["ssl.key.location"] = str(self.ssl_keyfile)
+        conf.update(extra)
+        return conf
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""The imperative shell: faust agents and tables that move bytes and call the pure core."""

@@ -1,0 +1,25 @@
+"""Prometheus metrics of the worker (served on SEGUE_METRICS_PORT)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+EVENTS_IN = Counter("segue_events_in_total", "Records read from the input topics", ["topic"])
+EVENTS_REJECTED = Counter(
+    "segue_events_rejected_total", "Input records sent to the dead-letter topic", ["kind"]
+)
+EVENTS_ACCEPTED = Counter(
+    "segue_events_accepted_total", "Valid events forwarded, keyed by customer"
+)
+PROFILE_UPDATES = Counter("segue_profile_updates_total", "Events folded into profiles")
+REDELIVERED_SKIPPED = Counter(
+    "segue_redelivered_skipped_total", "Records seen again after a restart and not re-applied"
+)
+PROFILES_CREATED = Counter(
+    "segue_profiles_created_total", "Profiles created (first event of a key)"
+)
+
+
+def reason_kind(reason: str) -> str:
+    """A low-cardinality label for a DLQ reason ('bad JSON: ...' -> 'bad JSON')."""
+    return reason.split(":", 1)[0][:40]

@@ -1,0 +1,1 @@
+"""Topic declarations (topics/topics.yaml) and applying them to a broker."""

@@ -1,0 +1,81 @@
+"""Create the declared topics that are missing and report every mismatch; never delete.
+
+Works against any broker: the embedded one or an existing estate (the connection, including
+SASL/SSL, comes from the settings). A partition count is never changed silently: a mismatch is
+reported and left for the operator, because changing it would re-route keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from app.settings import Settings
+from app.topics.specs import TopicSpec, load_specs
+
+
+@dataclass
+class ApplyReport:
+    created: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def apply_topics(settings: Settings, timeout_s: float = 15.0) -> ApplyReport:
+    admin = AdminClient(settings.kafka_config())
+    specs = load_specs(settings)
+    report = ApplyReport()
+    existing = admin.list_topics(timeout=timeout_s).topics
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(s.name, s.partitions, settings.replication_factor, config=s.configs())
+                for s in missing
+            ],
+            request_timeout=timeout_s,
+        )
+        for name, fut in futures.items():
+            try:
+                fut.result()
+                report.created.append(name)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() == err.TOPIC_ALREADY_EXISTS:  # raced with another apply
+                    report.present.append(name)
+                else:
+                    report.mismatches.append(f"{name}: could not create: {err.str()}")
+    for spec in specs:
+        if spec.name not in existing:
+            continue
+        report.present.append(spec.name)
+        actual = len(existing[spec.name].partitions)
+        if actual != spec.partitions:
+            report.mismatches.append(
+                f"{spec.name}: has {actual} partitions, declared {spec.partitions} "
+                "(left unchanged: changing it would re-route keys)"
+            )
+        _compare_configs(admin, spec, report, timeout_s)
+    return report
+
+
+def _compare_configs(
+    admin: AdminClient, spec: TopicSpec, report: ApplyReport, timeout_s: float
+) -> None:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name)
+    try:
+        described = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()
+    except KafkaException as exc:
+        report.notes.append(f"{spec.name}: configs not comparable ({exc.args[0].str()})")
+        return
+    for key, wanted in spec.configs().items():
+        entry = described.get(key)
+        if entry is not None and entry.value is not None and entry.value != wanted:
+            report.mismatches.append(f"{spec.name}: {key} is {entry.value}, declared {wanted}")

@@ -1,0 +1,1 @@
+"""Fixtures are registered per area; integration fixtures live in tests/integration/."""

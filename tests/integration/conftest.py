@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.broker import BrokerUnderTest, broker_under_test
+from tests.integration.support import Deployment, WorkerProcess
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest]:
+    with broker_under_test(tmp_path_factory.mktemp("broker")) as b:
+        yield b
+
+
+@pytest.fixture
+def deployment(broker: BrokerUnderTest, tmp_path: Path) -> Deployment:
+    return Deployment(broker, tmp_path)
+
+
+@pytest.fixture
+def start_worker(deployment: Deployment) -> Iterator[object]:
+    started: list[WorkerProcess] = []
+
+    def start(worker_id: str = "0") -> WorkerProcess:
+        worker = WorkerProcess(deployment, worker_id).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

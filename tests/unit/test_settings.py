@@ -1,0 +1,39 @@
+import pytest
+
+from app.settings import EMBEDDED_BOOTSTRAP, Settings
+
+
+def test_field_names_work_as_keywords_despite_aliases() -> None:
+    assert Settings(bootstrap_servers="10.0.0.1:9092").bootstrap_servers == "10.0.0.1:9092"
+
+
+def test_kafka_bootstrap_servers_env_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEGUE_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
+    settings = Settings()
+    assert settings.bootstrap_servers == "broker:9092"
+    assert not settings.is_embedded  # a real estate: no Tansu workarounds
+
+
+def test_embedded_default_applies_the_tansu_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEGUE_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    settings = Settings()
+    assert settings.bootstrap_servers == EMBEDDED_BOOTSTRAP
+    assert settings.is_embedded
+
+
+def test_sasl_settings_map_onto_librdkafka_keys() -> None:
+    settings = Settings(
+        bootstrap_servers="b:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="svc",
+        sasl_password="s3cret",
+    )
+    conf = settings.kafka_config()
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert conf["sasl.username"] == "svc"
+    assert conf["sasl.password"] == "s3cret"
+    assert "s3cret" not in repr(settings)  # SecretStr keeps it out of logs
