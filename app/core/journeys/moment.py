@@ -1,0 +1,109 @@
+"""One moment of one customer: what expressions see, built lazily.
+
+A moment is an event being handled, or a timer due time. Expressions see ``event`` (absent in a
+timer moment), ``profile`` (live: an ``update`` is visible at once), ``scores`` (computed at most
+once per moment, the first time something needs them, from the profile as it is then) and
+``entry`` (the entry the expression is evaluated for).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.core.journeys.expressions import Expr, project
+from app.core.scoring import Scorer
+from app.core.timeutil import format_ms, from_datetime, to_datetime
+
+_TIMES = ("first_seen", "last_seen")
+
+
+def _profile_view(profile: dict[str, Any], spec: Any) -> dict[str, Any]:
+    view = dict(profile) if spec is True else project(profile, spec)
+    for name in _TIMES:
+        value = view.get(name)
+        if type(value) is int:
+            view[name] = to_datetime(value)  # CEL timestamps
+    return view
+
+
+def entry_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` as expressions see it: trigger, variant, started_at."""
+    return {
+        "trigger": entry.get("trig") or {"event_id": entry.get("tid")},
+        "variant": entry.get("var"),
+        "started_at": to_datetime(entry["t0"]),
+    }
+
+
+def plain(value: Any) -> Any:
+    """A CEL result as plain JSON-ready data (timestamps as RFC 3339, durations as seconds)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return format_ms(from_datetime(value))
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+class Moment:
+    __slots__ = ("event", "failures", "now", "profile", "scorer", "_scores")
+
+    def __init__(
+        self,
+        now: int,
+        event: dict[str, Any] | None,
+        profile: dict[str, Any],
+        scorer: Scorer,
+        failures: dict[str, int],
+    ) -> None:
+        self.now = now
+        self.event = event
+        self.profile = profile
+        self.scorer = scorer
+        self.failures = failures
+        self._scores: dict[str, float] | None = None
+
+    def scores(self) -> dict[str, float]:
+        if self._scores is None:
+            self._scores = dict(self.scorer.score(self.profile, self.now))
+        return self._scores
+
+    def _variables(self, expr: Expr, entry: dict[str, Any] | None) -> dict[str, Any]:
+        variables: dict[str, Any] = {}
+        for name, spec in expr.needs:
+            if name == "event":
+                if self.event is not None:
+                    variables["event"] = project(self.event, spec)
+            elif name == "profile":
+                variables["profile"] = _profile_view(self.profile, spec)
+            elif name == "scores":
+                variables["scores"] = project(self.scores(), spec)
+            elif entry is not None:  # entry
+                variables["entry"] = project(entry_view(entry), spec)
+        return variables
+
+    def test(self, expr: Expr, entry: dict[str, Any] | None = None) -> bool:
+        """True only when the expression evaluates to ``true``; errors count and are false."""
+        try:
+            result = expr.program.execute(self._variables(expr, entry))
+        except Exception:
+            self.failures[expr.owner] = self.failures.get(expr.owner, 0) + 1
+            return False
+        return result is True
+
+    def value(self, expr: Expr, entry: dict[str, Any] | None = None) -> tuple[bool, Any]:
+        """(True, value) or, when evaluation fails (counted), (False, None)."""
+        try:
+            result = expr.program.execute(self._variables(expr, entry))
+        except Exception:
+            self.failures[expr.owner] = self.failures.get(expr.owner, 0) + 1
+            return False, None
+        return True, plain(result)
