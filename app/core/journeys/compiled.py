@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.journeys.expressions import Expr, Spec, compile_optional, merge_specs
+from app.core.journeys.cel_program import Expr, Spec, compile_optional, merge_specs
 from app.core.timeutil import parse_duration
 
 END = -1

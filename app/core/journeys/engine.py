@@ -43,7 +43,9 @@ class Engine:
     ) -> None:
         self.scorer: Scorer = scorer if scorer is not None else ZeroScorer()
         self.model_version = self.scorer.version
-        self.policies = policies if isinstance(policies, Policies) else Policies(dict(policies or {}))
+        self.policies = (
+            policies if isinstance(policies, Policies) else Policies(dict(policies or {}))
+        )
         self.migrate_orphans = migrate_orphans
         #: failed expression evaluations per journey id (and "(policies)"), for metrics
         self.failures: dict[str, int] = {}
@@ -88,7 +90,9 @@ class Engine:
         self._fire_timers(profile, jstate, now_ms, out)
         return out
 
-    def handle_event(self, profile: dict[str, Any], jstate: JState, event: dict[str, Any]) -> Outcome:
+    def handle_event(
+        self, profile: dict[str, Any], jstate: JState, event: dict[str, Any]
+    ) -> Outcome:
         """Handle one normalised event of this customer (see the module docstring)."""
         out = Outcome()
         now = event["ts"]
@@ -159,7 +163,9 @@ class Engine:
 
     # -- timers --------------------------------------------------------------------------------
 
-    def _fire_timers(self, profile: dict[str, Any], jstate: JState, until: int, out: Outcome) -> None:
+    def _fire_timers(
+        self, profile: dict[str, Any], jstate: JState, until: int, out: Outcome
+    ) -> None:
         entries = jstate["entries"]
         while entries:
             due = next_due(jstate)
@@ -211,4 +217,3 @@ class Engine:
             resolved.append((j, entry))
         resolved.sort(key=lambda pair: pair[0].arbitration_key)
         return resolved
-

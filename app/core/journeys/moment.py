@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.core.journeys.expressions import Expr, project
+from app.core.journeys.cel_program import Expr, project
 from app.core.scoring import Scorer
 from app.core.timeutil import format_ms, from_datetime, to_datetime
 
@@ -54,7 +54,7 @@ def plain(value: Any) -> Any:
 
 
 class Moment:
-    __slots__ = ("event", "failures", "now", "profile", "scorer", "_scores")
+    __slots__ = ("_scores", "event", "failures", "now", "profile", "scorer")
 
     def __init__(
         self,

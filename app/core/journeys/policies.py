@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.journeys.expressions import Expr, compile_optional
+from app.core.journeys.cel_program import Expr, compile_optional
 from app.core.journeys.quiet_hours import QuietHours
 from app.core.timeutil import parse_duration
 

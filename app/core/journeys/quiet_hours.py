@@ -27,7 +27,7 @@ def parse_clock(text: str) -> int:
         numbers = []
     if len(numbers) not in (2, 3) or not all(len(p) == 2 for p in parts):
         raise QuietHoursError(f"invalid clock time {text!r}: expected HH:MM")
-    h, m, s = (numbers + [0])[:3]
+    h, m, s = [*numbers, 0][:3]
     if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60):
         raise QuietHoursError(f"invalid clock time {text!r}")
     return h * 3600 + m * 60 + s

@@ -27,7 +27,7 @@ from app.core.journeys.compiled import (
     Option,
     Step,
 )
-from app.core.journeys.expressions import Expr, project
+from app.core.journeys.cel_program import Expr, project
 from app.core.journeys.hashing import action_id, in_holdout, split_draw
 from app.core.journeys.moment import Moment
 from app.core.journeys.outcome import ABORTED, COMPLETED, ENTERED, Outcome, Transition
