@@ -1,10 +1,35 @@
-"""Journeys: definitions compiled into a pure, deterministic engine, plus replay.
+"""Journeys: definitions (load, validate, draw) and the pure, deterministic engine that runs them.
 
-Public API: :class:`Engine` (``new_state``, ``handle_event``, ``advance``, ``next_due``,
-``failures``) and :class:`Outcome`. See docs/engine.md for the decisions behind it.
+Engine API: :class:`Engine` (``new_state``, ``handle_event``, ``advance``, ``next_due``,
+``failures``) and :class:`Outcome`; see docs/engine.md for the decisions behind it.
 """
 
+from app.core.journeys.definitions import (
+    check_journey_file,
+    check_journeys,
+    journey_files,
+    load_journey_file,
+    load_journeys,
+    load_policies,
+    validate_journey,
+    validate_policies,
+)
 from app.core.journeys.engine import Engine
 from app.core.journeys.outcome import Outcome, Transition
+from app.core.journeys.problems import DefinitionError, DefinitionProblem
 
-__all__ = ["Engine", "Outcome", "Transition"]
+__all__ = [
+    "DefinitionError",
+    "DefinitionProblem",
+    "Engine",
+    "Outcome",
+    "Transition",
+    "check_journey_file",
+    "check_journeys",
+    "journey_files",
+    "load_journey_file",
+    "load_journeys",
+    "load_policies",
+    "validate_journey",
+    "validate_policies",
+]
