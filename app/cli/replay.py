@@ -8,6 +8,7 @@ arguments are invalid (nothing written).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -37,16 +38,18 @@ def _progress(done: int, total: int) -> None:
 
 @app.command("replay")
 def replay_command(
-    events: Path = typer.Option(..., "--events", help="Event envelopes, one JSON object a line."),
-    journeys: Path = typer.Option(..., "--journeys", help="Folder of journey YAML files."),
-    policies: Path | None = typer.Option(None, "--policies", help="policies.yaml (optional)."),
-    until: str | None = typer.Option(
-        None, "--until", help="RFC 3339 time to move on to at the end, so pending timers fire."
-    ),
-    out: Path = typer.Option(..., "--out", help="Where to write the emitted actions (JSONL)."),
-    decisions: Path | None = typer.Option(
-        None, "--decisions", help="Also write suppressed and held-out sends with reasons."
-    ),
+    events: Annotated[Path, typer.Option("--events", help="Event envelopes, one JSON a line.")],
+    journeys: Annotated[Path, typer.Option("--journeys", help="Folder of journey YAML files.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the emitted actions.")],
+    policies: Annotated[Path | None, typer.Option("--policies", help="policies.yaml.")] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="RFC 3339 time to move on to at the end (timers fire)."),
+    ] = None,
+    decisions: Annotated[
+        Path | None,
+        typer.Option("--decisions", help="Also write suppressed and held-out sends."),
+    ] = None,
 ) -> None:
     """Replay EVENTS through the journeys and write the actions they would have emitted."""
     try:

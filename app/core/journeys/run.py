@@ -14,6 +14,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from app.core.journeys.cel_program import Expr, project
 from app.core.journeys.compiled import (
     BRANCH,
     DECIDE,
@@ -27,7 +28,6 @@ from app.core.journeys.compiled import (
     Option,
     Step,
 )
-from app.core.journeys.cel_program import Expr, project
 from app.core.journeys.hashing import action_id, in_holdout, split_draw
 from app.core.journeys.moment import Moment
 from app.core.journeys.outcome import ABORTED, COMPLETED, ENTERED, Outcome, Transition
