@@ -100,18 +100,21 @@ class Engine:
         if entries:
             self._fire_timers(profile, jstate, now, out)
         fold(profile, event)
-        run = MomentRun(self, profile, jstate, now, event, out)
         etype = event["type"]
-        if entries and etype in self.phase1_types:
-            self._goals_and_exits(run, etype)
-        if entries and etype in self.phase2_types:
-            self._wait_fors(run, etype)
+        phase1 = bool(entries) and etype in self.phase1_types
+        phase2 = bool(entries) and etype in self.phase2_types
         triggered = self.triggers.get(etype)
-        if triggered:
-            self._triggers(run, triggered)
-        run.finish()
-        if entries:  # zero-length waits reached just now are due now
-            self._fire_timers(profile, jstate, now, out)
+        if phase1 or phase2 or triggered:  # most events concern no journey: no moment at all
+            run = MomentRun(self, profile, jstate, now, event, out)
+            if phase1:
+                self._goals_and_exits(run, etype)
+            if phase2:
+                self._wait_fors(run, etype)
+            if triggered:
+                self._triggers(run, triggered)
+            run.finish()
+            if entries:  # zero-length waits reached just now are due now
+                self._fire_timers(profile, jstate, now, out)
         return out
 
     # -- phases --------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ HELD_OUT = "held_out"
 
 
 class MomentRun:
-    __slots__ = ("engine", "jstate", "key", "moment", "out", "pending", "time")
+    __slots__ = ("_time", "engine", "jstate", "key", "moment", "out", "pending")
 
     def __init__(
         self,
@@ -62,7 +62,7 @@ class MomentRun:
         self.out = out
         #: (arbitration key, record, control group, bypasses caps, channel)
         self.pending: list[tuple[tuple[int, str, int, int], dict[str, Any], bool, bool, str]] = []
-        self.time = format_ms(now)
+        self._time: str | None = None  # formatted lazily: most moments send nothing
 
     # -- entry life --------------------------------------------------------------------------
 
@@ -244,6 +244,8 @@ class MomentRun:
             context["option"] = spec["opt"]
         if spec["at"] != m.now:
             context["deferred_from"] = format_ms(spec["at"])
+        if self._time is None:
+            self._time = format_ms(m.now)
         return {
             "action_id": action_id(j.id, j.version, self.key, entry["n"], step.id, visit),
             "customer_id": self.key,
@@ -254,8 +256,8 @@ class MomentRun:
             "template": spec["tpl"],
             "variant": entry["var"],
             "trigger_event_id": entry["tid"],
-            "event_time": self.time,
-            "decided_at": self.time,
+            "event_time": self._time,
+            "decided_at": self._time,
             "scores": dict(m.scores()),
             "data": spec["data"],
             "entry": entry["n"],
