@@ -93,7 +93,11 @@ def test_wait_for_continues_on_the_event_or_on_the_timeout(later, expected) -> N
 def test_wait_for_defaults_to_next_then_to_the_following_step() -> None:
     j1 = journey(
         steps=[
-            {"id": "wf", "next": "b", "wait_for": {"event": "X", "timeout": "1h", "on_timeout": "a"}},
+            {
+                "id": "wf",
+                "next": "b",
+                "wait_for": {"event": "X", "timeout": "1h", "on_timeout": "a"},
+            },
             s("a", next="end"),
             s("b"),
         ]
@@ -173,7 +177,7 @@ def test_split_follows_the_spec_hash_and_the_variant_is_on_later_actions(custome
         ],
     )
     draw = u(f"ab:pick:{customer}")
-    variant = "A" if 0.25 > draw else "B"
+    variant = "A" if draw < 0.25 else "B"
     result = run([j], [event("Start", "10:00", customer=customer)], until="12:00")
     assert [(a["step"], a["variant"]) for a in result.actions] == [
         (variant.lower(), variant),
@@ -220,15 +224,22 @@ def _decide(options: list[dict[str, object]]) -> dict[str, object]:
         # an option whose `when` fails is not a candidate
         (
             [
-                {"id": "a", "value": 9, "when": "profile.attributes.vip == true", "channel": "sms",
-                 "template": "a"},
+                {
+                    "id": "a",
+                    "value": 9,
+                    "when": "profile.attributes.vip == true",
+                    "channel": "sms",
+                    "template": "a",
+                },
                 {"id": "b", "value": 1, "channel": "email", "template": "b"},
             ],
             ("b", "email"),
         ),
         # the best option has no channel: do nothing
-        ([{"id": "a", "value": 9}, {"id": "b", "value": 1, "channel": "email", "template": "b"}],
-         None),
+        (
+            [{"id": "a", "value": 9}, {"id": "b", "value": 1, "channel": "email", "template": "b"}],
+            None,
+        ),
     ],
 )
 def test_decide_picks_the_highest_expected_value(options, expected) -> None:  # type: ignore[no-untyped-def]
@@ -251,7 +262,16 @@ def test_update_writes_an_attribute_visible_at_once_to_later_steps_and_other_jou
     reader = journey(
         id="reader",
         trigger={"event": "Start", "when": "profile.attributes.tier == 'gold'"},
-        steps=[s("b", send={"channel": "sms", "template": "t", "data": {"bad": "has(profile.attributes.bad)"}})],
+        steps=[
+            s(
+                "b",
+                send={
+                    "channel": "sms",
+                    "template": "t",
+                    "data": {"bad": "has(profile.attributes.bad)"},
+                },
+            )
+        ],
     )
     result = run([writer, reader], [event("Start", "10:00")])
     assert [(a["journey"], a["step"]) for a in result.actions] == [("reader", "b"), ("writer", "a")]
