@@ -61,7 +61,9 @@ ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo", "Nowhere/Bad"]
 
 def _properties(rng: random.Random, etype: str, n: int) -> dict[str, object]:
     if etype in ("PageViewed", "ProductViewed"):
+        extra = {"product_id": f"p-{n % 500}", "price": 19.9} if etype == "ProductViewed" else {}
         return {
+            **extra,
             "session_id": f"s-{n % 97}",
             "page_type": rng.choice(["administrative", "informational", "product_related"]),
             "duration_s": round(rng.random() * 120, 2),
@@ -190,6 +192,7 @@ def main() -> None:
         print(f"state: {entries:,} active entries, {size / entries:.0f} bytes per active entry")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats("cumtime").print_stats(30)
 
 
 if __name__ == "__main__":

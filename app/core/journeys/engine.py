@@ -19,7 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.core.journeys.compiled import CompileError, Journey, compile_journey, trigger_spec_of
+from app.core.journeys.compiled import (
+    WAIT_FOR,
+    CompileError,
+    Journey,
+    compile_journey,
+    trigger_spec_of,
+)
 from app.core.journeys.moment import Moment
 from app.core.journeys.outcome import ABORTED, EXITED, GOAL, ORPHANED, Outcome
 from app.core.journeys.policies import Policies
@@ -121,7 +127,7 @@ class Engine:
 
     def _goals_and_exits(self, run: MomentRun, etype: str) -> None:
         m = run.moment
-        for j, entry in self._resolve(run, list(run.jstate["entries"].values())):
+        for j, entry in self._resolve(run, list(run.jstate["entries"].items())):
             if (
                 j.goal_event == etype
                 and (j.goal_within is None or m.now <= entry["t0"] + j.goal_within)
@@ -137,7 +143,7 @@ class Engine:
     def _wait_fors(self, run: MomentRun, etype: str) -> None:
         m: Moment = run.moment
         # a snapshot: a wait_for reached while this event is handled never matches it
-        waiting = [e for e in run.jstate["entries"].values() if e["wait"] == "wait_for"]
+        waiting = [p for p in run.jstate["entries"].items() if p[1]["wait"] == WAIT_FOR]
         for j, entry in self._resolve(run, waiting):
             step = j.steps[j.index[entry["at"]]]
             if step.event == etype and (step.when is None or m.test(step.when, entry)):
@@ -176,14 +182,14 @@ class Engine:
                 return
             run = MomentRun(self, profile, jstate, due, None, out)
             for _ in range(MAX_TIMER_ROUNDS):
-                ready = [e for e in entries.values() if e["due"] == due]
+                ready = [p for p in entries.items() if p[1]["due"] == due]
                 if not ready:
                     break
                 for j, entry in self._resolve(run, ready):
                     if entry["due"] == due:
                         run.fire(j, entry)
             else:
-                for j, entry in self._resolve(run, list(entries.values())):
+                for j, entry in self._resolve(run, list(entries.items())):
                     if entry["due"] == due:
                         self.failures[j.id] = self.failures.get(j.id, 0) + 1
                         run.end(j.id, entry, ABORTED)
@@ -204,19 +210,19 @@ class Engine:
         return j
 
     def _resolve(
-        self, run: MomentRun, entries: list[dict[str, Any]]
+        self, run: MomentRun, pairs: list[tuple[str, dict[str, Any]]]
     ) -> list[tuple[Journey, dict[str, Any]]]:
-        """Entries with their journey versions, in arbitration order; orphans are ended."""
-        jid_of = {id(e): jid for jid, e in run.jstate["entries"].items()}
+        """(journey id, entry) pairs with their versions, in arbitration order; orphans end."""
+        entries = run.jstate["entries"]
         resolved = []
-        for entry in entries:
-            jid = jid_of.get(id(entry))
-            if jid is None:
+        for jid, entry in pairs:
+            if entries.get(jid) is not entry:
                 continue  # ended meanwhile
             j = self._journey_of(jid, entry)
             if j is None:
                 run.end(jid, entry, ORPHANED)
                 continue
             resolved.append((j, entry))
-        resolved.sort(key=lambda pair: pair[0].arbitration_key)
+        if len(resolved) > 1:
+            resolved.sort(key=lambda pair: pair[0].arbitration_key)
         return resolved

@@ -54,7 +54,7 @@ def plain(value: Any) -> Any:
 
 
 class Moment:
-    __slots__ = ("_scores", "event", "failures", "now", "profile", "scorer")
+    __slots__ = ("_scores", "_views", "event", "failures", "now", "profile", "scorer")
 
     def __init__(
         self,
@@ -70,6 +70,15 @@ class Moment:
         self.scorer = scorer
         self.failures = failures
         self._scores: dict[str, float] | None = None
+        # projections already built this moment, by (root, id(spec)): several expressions
+        # (often of several journeys) read the same parts of the same event
+        self._views: dict[tuple[str, int], Any] = {}
+
+    def profile_changed(self) -> None:
+        """An ``update`` wrote the profile: its cached projections are stale."""
+        views = self._views
+        for key in [k for k in views if k[0] == "profile"]:
+            del views[key]
 
     def scores(self) -> dict[str, float]:
         if self._scores is None:
@@ -78,16 +87,25 @@ class Moment:
 
     def _variables(self, expr: Expr, entry: dict[str, Any] | None) -> dict[str, Any]:
         variables: dict[str, Any] = {}
+        views = self._views
         for name, spec in expr.needs:
-            if name == "event":
-                if self.event is not None:
-                    variables["event"] = project(self.event, spec)
-            elif name == "profile":
-                variables["profile"] = _profile_view(self.profile, spec)
-            elif name == "scores":
-                variables["scores"] = project(self.scores(), spec)
-            elif entry is not None:  # entry
-                variables["entry"] = project(entry_view(entry), spec)
+            if name == "entry":  # per entry: not cached
+                if entry is not None:
+                    variables["entry"] = project(entry_view(entry), spec)
+                continue
+            key = (name, id(spec))
+            view = views.get(key)
+            if view is None:
+                if name == "event":
+                    if self.event is None:
+                        continue  # absent: an expression using it fails (false)
+                    view = project(self.event, spec)
+                elif name == "profile":
+                    view = _profile_view(self.profile, spec)
+                else:
+                    view = project(self.scores(), spec)
+                views[key] = view
+            variables[name] = view
         return variables
 
     def test(self, expr: Expr, entry: dict[str, Any] | None = None) -> bool:

@@ -44,7 +44,7 @@ HELD_OUT = "held_out"
 
 
 class MomentRun:
-    __slots__ = ("_time", "engine", "jstate", "key", "moment", "out", "pending")
+    __slots__ = ("_quiet", "_time", "engine", "jstate", "key", "moment", "out", "pending")
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class MomentRun:
         #: (arbitration key, record, control group, bypasses caps, channel)
         self.pending: list[tuple[tuple[int, str, int, int], dict[str, Any], bool, bool, str]] = []
         self._time: str | None = None  # formatted lazily: most moments send nothing
+        self._quiet: tuple[object, int | None] | None = None  # (zone name, quiet until)
 
     # -- entry life --------------------------------------------------------------------------
 
@@ -195,6 +196,7 @@ class MomentRun:
                     ok, value = m.value(expr, entry)
                     if ok:  # a failing expression leaves the attribute unchanged
                         attributes[name] = value
+                        m.profile_changed()
                 index = step.next
         self.end(j.id, entry, COMPLETED)
 
@@ -286,7 +288,13 @@ class MomentRun:
             return False
         quiet = policies.quiet
         if quiet is not None and not category.bypass_quiet:
-            until = quiet.quiet_until(m.now, m.profile["attributes"].get("timezone"))
+            zone_name = m.profile["attributes"].get("timezone")
+            cached = self._quiet
+            if cached is not None and cached[0] == zone_name:
+                until = cached[1]
+            else:
+                until = quiet.quiet_until(m.now, zone_name)
+                self._quiet = (zone_name, until)
             if until is not None:
                 if quiet.action == "defer":
                     self._pause(entry, step, until, "defer")
