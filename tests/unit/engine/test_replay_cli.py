@@ -146,7 +146,7 @@ def test_decisions_file_lists_suppressed_sends_with_reasons(tmp_path: Path, jour
         ),
         envelope("e-1", "CartAbandoned", "2026-11-23T09:00:00Z"),
     ]
-    result, out = replay(
+    result, _ = replay(
         tmp_path, journeys, lines, "--until", "2026-11-23T12:00:00Z", "--decisions", str(decisions)
     )
     assert result.exit_code == 0
