@@ -26,9 +26,12 @@ def journey_semantic_problems(doc: Any) -> list[Found]:
     if not isinstance(steps, list) or not steps:
         return found
     ids = _step_ids(steps, found)
-    found.extend(_reference_problems(steps, ids))
+    broken_references = list(_reference_problems(steps, ids))
+    found.extend(broken_references)
     found.extend(_case_problems(steps))
-    if _ids_usable(steps, ids):
+    # The graph checks need a sound graph: a mistyped target would make its real target look
+    # unreachable, which is noise on top of the actual mistake.
+    if _ids_usable(steps, ids) and not broken_references:
         graph = edges(steps)
         found.extend(_unreachable_problems(steps, graph))
         found.extend(_loop_problems(steps, graph, ids))
