@@ -75,6 +75,24 @@ def test_boxes_do_not_overlap(journey: dict[str, Any]) -> None:
             assert apart_x or apart_y, (a.key, b.key)
 
 
+def test_step_ids_with_dots_and_dashes_get_safe_distinct_node_keys() -> None:
+    journey = {
+        "id": "j",
+        "version": 1,
+        "trigger": {"event": "E", "when": None},
+        "exit_on": [],
+        "goal": None,
+        "steps": [
+            {"id": "a-b", "send": {"channel": "sms", "template": "t"}},
+            {"id": "a_2d_b", "send": {"channel": "sms", "template": "t"}},
+            {"id": "v1.2", "wait": "1h"},
+        ],
+    }
+    keys = [node.key for node in journey_picture(journey).nodes]
+    assert len(set(keys)) == len(keys)
+    assert all(re.fullmatch(r"\w+", key) for key in keys)
+
+
 def test_html_page_is_self_contained() -> None:
     page = to_html(EXAMPLES[0])
     assert "<svg" in page and "Mermaid source" in page

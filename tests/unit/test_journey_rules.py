@@ -85,7 +85,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "this one has 2: send, wait",
     ),
     ("step id required", _delete(("steps", 0, "id")), "steps[0].id", "required field is missing"),
-    ("step id pattern", _set(("steps", 0, "id"), "First"), "steps[0].id", "lower-case"),
+    ("step id pattern", _set(("steps", 0, "id"), "first step"), "steps[0].id", "1-64 letters"),
     ("step id not end", _set(("steps", 2, "id"), "end"), "steps[2].id", "reserved 'end'"),
     ("step unknown field", _set(("steps", 0, "sned"), {}), "steps[0].sned", "did you mean"),
     (
