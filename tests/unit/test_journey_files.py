@@ -201,3 +201,26 @@ def test_missing_folder(tmp_path: Path) -> None:
 
 def test_empty_folder_loads_no_journeys(tmp_path: Path) -> None:
     assert load_journeys(tmp_path) == []
+
+
+def test_loaded_journeys_validate_again_without_their_source() -> None:
+    """The loader's output (nulls for absent options) is itself a valid journey document."""
+    from app.core.journeys import validate_journey
+    from app.paths import JOURNEYS_DIR
+
+    for journey in load_journeys(JOURNEYS_DIR):
+        doc = {k: v for k, v in journey.items() if k != "source"}
+        assert validate_journey(doc, journey["source"]) == []
+
+
+def test_a_branch_case_with_null_when_is_the_default(tmp_path: Path) -> None:
+    doc = base()
+    doc["steps"][1] = {
+        "id": "second",
+        "branch": [{"when": None, "goto": "third"}, {"when": "true", "goto": "end"}],
+    }
+    problem = _only(check_journey_file(write_doc(tmp_path, doc))[1])
+    assert (problem.path, problem.message.split(";")[0]) == (
+        "steps[1].branch[0]",
+        "the default case (no `when`) must be the last case",
+    )

@@ -187,7 +187,9 @@ def _case_problems(steps: list[Any]) -> Iterator[Found]:
 
 
 def _branch_defaults(index: int, cases: list[Any]) -> Iterator[Found]:
-    defaults = [j for j, case in enumerate(cases) if isinstance(case, dict) and "when" not in case]
+    defaults = [
+        j for j, case in enumerate(cases) if isinstance(case, dict) and case.get("when") is None
+    ]
     for j in defaults[1:]:
         first = format_path(("steps", index, "branch", defaults[0]))
         yield (
