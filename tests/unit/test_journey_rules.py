@@ -101,10 +101,10 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "required",
     ),
     (
-        "send data values are expressions",
-        _set(("steps", 0, "send", "data"), {"amount": 10}),
-        "steps[0].send.data.amount",
-        "must be a string",
+        "send data values are expressions or literals",
+        _set(("steps", 0, "send", "data"), {"items": [1, 2]}),
+        "steps[0].send.data.items",
+        "must be a CEL expression (a string) or a literal number, boolean or null",
     ),
     ("wait duration", _set(("steps", 1, "wait"), "2 hours"), "steps[1].wait", "must be a duration"),
     ("wait unit", _set(("steps", 1, "wait"), "2w"), "steps[1].wait", "s, m, h or d"),
@@ -394,6 +394,12 @@ def test_unknown_variable_is_reported() -> None:
 def test_valid_expressions_pass(expression: str) -> None:
     doc = base()
     doc["trigger"]["when"] = expression
+    assert validate_journey(doc, "j.yaml") == []
+
+
+def test_send_data_literals_are_allowed() -> None:
+    doc = base()
+    doc["steps"][0]["send"]["data"] = {"discount": 10, "vip": True, "note": None, "x": "1 + 1"}
     assert validate_journey(doc, "j.yaml") == []
 
 
