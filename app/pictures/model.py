@@ -6,11 +6,13 @@ note boxes for ``exit_on`` and ``goal``, which can end an entry from any step.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.journeys.flow import END, edges, step_kind
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_]+$")
 TRIGGER = "trigger"
 FINISH = "finish"
 EXITS = "exit_on"
@@ -41,7 +43,14 @@ class Picture:
 
 
 def step_key(step_id: str) -> str:
-    return FINISH if step_id == END else f"s_{step_id}"
+    """A box key that is safe as a Mermaid node id (step ids may contain . and -)."""
+    if step_id == END:
+        return FINISH
+    if _PLAIN.match(step_id):
+        return f"s_{step_id}"
+    # Characters outside [A-Za-z0-9_] become their code point, so keys stay unique.
+    # Prefixed "x_" so they never collide with the "s_" keys of plain ids.
+    return "x_" + "".join(c if _PLAIN.match(c) else f"_{ord(c):x}_" for c in step_id)
 
 
 def journey_picture(journey: dict[str, Any]) -> Picture:

@@ -19,6 +19,13 @@ pre { background: #f6f6f6; padding: 12px; overflow: auto; font-size: 12px; }
 """
 
 
+_LEGEND = (
+    "Solid arrows: next step, branch case, split variant, awaited event. Dashed arrows: "
+    "timeout, branch with no matching case, and exit_on / goal, which end the entry from any "
+    "step. Yellow: send; violet: wait; teal: branch, split, decide; grey: update."
+)
+
+
 def to_html(journey: dict[str, Any]) -> str:
     """One page, no external resources: it opens offline in any browser."""
     picture = journey_picture(journey)
@@ -35,6 +42,7 @@ def to_html(journey: dict[str, Any]) -> str:
         f"<h1>{escape(journey['id'])}</h1>\n"
         f"<p class='meta'>{escape(description)}<br>{escape(' · '.join(facts))}</p>\n"
         f"<div class='figure'>\n{to_svg(picture)}</div>\n"
+        f"<p class='meta'>{_LEGEND}</p>\n"
         "<details><summary>Mermaid source</summary>"
         f"<pre>{escape(to_mermaid(picture))}</pre></details>\n"
         "</body></html>\n"

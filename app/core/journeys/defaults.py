@@ -23,7 +23,7 @@ def journey_with_defaults(doc: dict[str, Any], source: str) -> dict[str, Any]:
         "priority": doc.get("priority", 0),
         "trigger": {"event": trigger["event"], "when": trigger.get("when")},
         "reentry": doc.get("reentry", "after_exit"),
-        "exit_on": [{"event": r["event"], "when": r.get("when")} for r in doc.get("exit_on", [])],
+        "exit_on": [{"event": r["event"], "when": r.get("when")} for r in doc.get("exit_on") or []],
         "goal": None
         if goal is None
         else {"event": goal["event"], "within": goal["within"], "when": goal.get("when")},

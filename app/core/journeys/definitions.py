@@ -76,16 +76,11 @@ def check_journeys(directory: str | Path) -> tuple[list[dict[str, Any]], list[De
     for path in journey_files(folder):
         journey, found = check_journey_file(path)
         problems.extend(found)
-        doc_id = journey["id"] if journey else _id_of(path)
+        doc_id, line = _id_of(path)
         if isinstance(doc_id, str):
             if doc_id in first_file:
-                problems.append(
-                    DefinitionProblem(
-                        str(path),
-                        "id",
-                        f"duplicate journey id {doc_id!r} (also in {first_file[doc_id]})",
-                    )
-                )
+                message = f"duplicate journey id {doc_id!r} (also in {first_file[doc_id]})"
+                problems.append(DefinitionProblem(str(path), "id", message, line))
                 continue
             first_file[doc_id] = str(path)
         if journey is not None:
@@ -158,7 +153,9 @@ def _ordered(problems: list[DefinitionProblem]) -> list[DefinitionProblem]:
     return sorted(problems, key=lambda p: p.line or 0)
 
 
-def _id_of(path: Path) -> Any:
-    """The id an invalid file declares, so duplicates are still reported."""
+def _id_of(path: Path) -> tuple[Any, int | None]:
+    """The id a file declares (valid or not, so duplicates are always reported) and its line."""
     parsed = _read(path, str(path))
-    return parsed.data.get("id") if isinstance(parsed.data, dict) else None
+    if not isinstance(parsed.data, dict):
+        return None, None
+    return parsed.data.get("id"), parsed.line_of(("id",))

@@ -142,6 +142,8 @@ _TYPE_NAMES = {
 
 def _type_words(expected: Any) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
+    if len(names) > 1 and "null" in names:  # null means "left out": not worth suggesting
+        names.remove("null")
     return " or ".join(_TYPE_NAMES.get(n, n) for n in names)
 
 

@@ -26,9 +26,12 @@ def journey_semantic_problems(doc: Any) -> list[Found]:
     if not isinstance(steps, list) or not steps:
         return found
     ids = _step_ids(steps, found)
-    found.extend(_reference_problems(steps, ids))
+    broken_references = list(_reference_problems(steps, ids))
+    found.extend(broken_references)
     found.extend(_case_problems(steps))
-    if _ids_usable(steps, ids):
+    # The graph checks need a sound graph: a mistyped target would make its real target look
+    # unreachable, which is noise on top of the actual mistake.
+    if _ids_usable(steps, ids) and not broken_references:
         graph = edges(steps)
         found.extend(_unreachable_problems(steps, graph))
         found.extend(_loop_problems(steps, graph, ids))
@@ -184,7 +187,9 @@ def _case_problems(steps: list[Any]) -> Iterator[Found]:
 
 
 def _branch_defaults(index: int, cases: list[Any]) -> Iterator[Found]:
-    defaults = [j for j, case in enumerate(cases) if isinstance(case, dict) and "when" not in case]
+    defaults = [
+        j for j, case in enumerate(cases) if isinstance(case, dict) and case.get("when") is None
+    ]
     for j in defaults[1:]:
         first = format_path(("steps", index, "branch", defaults[0]))
         yield (
