@@ -3,6 +3,7 @@
     python bench/core_replay.py            # 1,000,000 events over 100,000 customers
     python bench/core_replay.py --quick    # 100,000 events over 10,000 customers
     python bench/core_replay.py --profile  # also print the top costs (cProfile)
+    python bench/core_replay.py --write /tmp/events.jsonl   # keep the events for `segue replay`
 
 Reports events/s for the whole replay (decode + validate + order + engine) and for the engine
 alone, and the serialized (orjson) journey-state size per active entry at the end.
@@ -158,6 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k events, 10k customers")
     parser.add_argument("--profile", action="store_true", help="cProfile the engine part")
+    parser.add_argument("--write", metavar="FILE", help="also write the events as JSONL (for CLI)")
     parser.add_argument("--journeys", default=str(ROOT / "journeys"))
     parser.add_argument("--policies", default=str(ROOT / "policies.yaml"))
     args = parser.parse_args()
@@ -169,6 +171,8 @@ def main() -> None:
     t1 = time.perf_counter()
     print(f"generated {n_events:,} events over {n_customers:,} customers in {t1 - t0:.1f}s")
     print(f"journeys: {sorted(engine.latest)}")
+    if args.write:
+        Path(args.write).write_bytes(b"\n".join(lines) + b"\n")
 
     t0 = time.perf_counter()
     events, skipped = parse_events(lines)

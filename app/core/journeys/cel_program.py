@@ -99,7 +99,8 @@ def project(value: Any, spec: Spec) -> Any:
     out = {}
     for name, sub in spec.items():
         if name in value:
-            out[name] = project(value[name], sub)
+            member = value[name]
+            out[name] = member if sub is True else project(member, sub)
     return out
 
 

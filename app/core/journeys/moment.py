@@ -36,6 +36,21 @@ def entry_view(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _entry_projection(entry: dict[str, Any], spec: Any) -> dict[str, Any]:
+    """``project(entry_view(entry), spec)`` without building the parts nobody reads."""
+    if spec is True:
+        return entry_view(entry)
+    out: dict[str, Any] = {}
+    for name, sub in spec.items():
+        if name == "trigger":
+            out["trigger"] = project(entry.get("trig") or {"event_id": entry.get("tid")}, sub)
+        elif name == "variant":
+            out["variant"] = entry.get("var")
+        elif name == "started_at":
+            out["started_at"] = to_datetime(entry["t0"])
+    return out
+
+
 def plain(value: Any) -> Any:
     """A CEL result as plain JSON-ready data (timestamps as RFC 3339, durations as seconds)."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -91,7 +106,7 @@ class Moment:
         for name, spec in expr.needs:
             if name == "entry":  # per entry: not cached
                 if entry is not None:
-                    variables["entry"] = project(entry_view(entry), spec)
+                    variables["entry"] = _entry_projection(entry, spec)
                 continue
             key = (name, id(spec))
             view = views.get(key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -73,7 +74,7 @@ def _canonical(event: Event) -> bytes:
 
 def order_events(events: list[Event]) -> list[Event]:
     """Stable order by (time, event_id); exact ties (a repeated event id) by content."""
-    ordered = sorted(events, key=lambda e: (e["ts"], e["event_id"]))
+    ordered = sorted(events, key=itemgetter("ts", "event_id"))
     i = 0
     n = len(ordered)
     while i < n:  # only equal (time, id) pairs need the costlier tie-break
