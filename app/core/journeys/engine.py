@@ -156,8 +156,11 @@ class Engine:
         entries = run.jstate["entries"]
         history = run.jstate["history"]
         for j in journeys:
-            if j.id in entries:
-                continue  # in the journey already: the trigger is ignored
+            active = entries.get(j.id)
+            if active is not None:
+                if self._journey_of(j.id, active) is not None:
+                    continue  # in the journey already: the trigger is ignored
+                run.end(j.id, active, ORPHANED)  # its version is gone: it may not block
             previous = history.get(j.id)
             if previous is not None:
                 if j.reentry == "once":

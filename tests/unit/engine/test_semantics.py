@@ -436,3 +436,14 @@ def test_state_is_json_and_small() -> None:
     assert len(raw) < 1024
     assert state["entries"]["j"]["trig"] == {"properties": {"cart_value": 9}}  # only what is read
     assert HOUR == 3_600_000
+
+
+def test_an_orphaned_entry_does_not_block_a_new_entry() -> None:
+    v1 = journey(version=1, steps=[{"id": "wf", "wait_for": {"event": "X", "timeout": "9d"}}])
+    v2 = journey(version=2, steps=[send("new")])
+    engine1 = Engine([v1])
+    profile, state = new_profile("c-1"), engine1.new_state("c-1")
+    engine1.handle_event(profile, state, event("Start", "10:00"))
+    out = Engine([v2]).handle_event(profile, state, event("Start", "11:00"))
+    assert [t.kind for t in out.transitions] == ["orphaned", "entered", "completed"]
+    assert [(a["step"], a["entry"]) for a in out.actions] == [("new", 2)]
