@@ -271,3 +271,14 @@ def test_control_sends_pass_consent_first_and_never_count_toward_caps() -> None:
         (iso("10:00"), "p", "suppressed", "consent"),
         (iso("10:00"), "q", "held_out", "holdout"),
     ]
+
+
+def test_deferred_sends_meet_the_caps_together_when_quiet_hours_end() -> None:
+    low = journey(id="low", priority=1, steps=[send("x")])
+    high = journey(id="high", priority=2, trigger={"event": "Other"}, steps=[send("y")])
+    policy = policies(quiet_hours=QUIET, frequency_caps=[{"channel": "any", "max": 1, "per": "1h"}])
+    events = [event("Start", "22:00"), event("Other", "23:00")]
+    result = run([low, high], events, policy, until="2026-11-24T12:00:00Z")
+    morning = "2026-11-24T08:00:00Z"
+    assert [(a["event_time"], a["journey"]) for a in result.actions] == [(morning, "high")]
+    assert decided(result) == [(morning, "x", "suppressed", "frequency_cap")]
