@@ -2,7 +2,7 @@
 
 Exit codes: 0 all lines replayed; 1 some lines were malformed (reported on stderr with their
 line numbers, skipped, the rest replayed and written); 2 the journeys, the policies or the
-arguments are invalid (nothing written).
+arguments are invalid, or a file cannot be read or written.
 """
 
 from __future__ import annotations
@@ -89,9 +89,12 @@ def replay_command(
         raise _fail(f"--until: {exc}") from None
     finally:
         gc.enable()
-    out.write_bytes(dump_lines(result.actions))
-    if decisions is not None:
-        decisions.write_bytes(dump_lines(result.decisions))
+    try:
+        out.write_bytes(dump_lines(result.actions))
+        if decisions is not None:
+            decisions.write_bytes(dump_lines(result.decisions))
+    except OSError as exc:
+        raise _fail(f"cannot write the output: {exc}") from None
     failed = sum(result.failures.values())
     summary = (
         f"replay: {result.events} events, {result.customers} customers, "

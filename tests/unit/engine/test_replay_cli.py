@@ -186,3 +186,14 @@ def test_equal_timestamps_are_ordered_by_event_id(tmp_path: Path, tmp_path_facto
     result, out = replay(tmp_path, folder, lines)
     assert result.exit_code == 0
     assert [a["trigger_event_id"] for a in read(out)] == ["e-a"]
+
+
+def test_unreadable_events_or_unwritable_output_exit_2(tmp_path: Path, journeys: Path) -> None:
+    args = ["replay", "--journeys", str(journeys), "--out", str(tmp_path / "no" / "a.jsonl")]
+    missing = runner.invoke(app, [*args, "--events", str(tmp_path / "missing.jsonl")])
+    assert missing.exit_code == 2
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(envelope("e-1", "CartAbandoned", "2026-11-23T09:00:00Z") + b"\n")
+    unwritable = runner.invoke(app, [*args, "--events", str(events)])
+    assert unwritable.exit_code == 2
+    assert "cannot write" in unwritable.output
