@@ -252,11 +252,19 @@ def _route(
             d, first = _through(start, stops, end)
             routes.append(Route(link, d, _bezier_mid(first)))
         else:
+            # A loop: down out of the box into the gap below its row, right to a free lane,
+            # up to the gap above the target's row, and down into the target. The gaps between
+            # rows hold no boxes, so the arrow only ever crosses other arrows.
             lane += 26
-            start = (src.x + src.w / 2, src.y + src.h / 2)
-            end = (dst.x + dst.w / 2, dst.y + dst.h / 2)
-            d = _curve([start, (lane, start[1]), (lane, end[1]), end])
-            routes.append(Route(link, d, (lane, (start[1] + end[1]) / 2), back=True))
+            step = 7 * ((lane - first_lane) // 26)
+            below = src.y + src.h + 14 + step
+            above = dst.y - 14 - step
+            x0, x1 = src.x + src.w / 4, dst.x + dst.w / 4
+            d = (
+                f"M{x0:.1f},{src.y + src.h:.1f} L{x0:.1f},{below:.1f} L{lane:.1f},{below:.1f} "
+                f"L{lane:.1f},{above:.1f} L{x1:.1f},{above:.1f} L{x1:.1f},{dst.y:.1f}"
+            )
+            routes.append(Route(link, d, (lane, (below + above) / 2), back=True))
     return routes, (width if lane == first_lane else max(width, lane + MARGIN))
 
 

@@ -98,3 +98,17 @@ def test_html_page_is_self_contained() -> None:
     assert "<svg" in page and "Mermaid source" in page
     outside = re.findall(r"(?:src|href)\s*=|https?://(?!www\.w3\.org/2000/svg)", page)
     assert outside == []
+
+
+def test_a_loop_is_drawn_as_an_arrow_going_back_up() -> None:
+    from pathlib import Path
+
+    from app.core.journeys import load_journey_file
+    from app.pictures.layout import layout
+
+    journey = load_journey_file(Path(__file__).with_name("loop_journey.yaml"))
+    laid = layout(journey_picture(journey))
+    back = [r for r in laid.routes if r.back]
+    assert [(r.link.source, r.link.target) for r in back] == [("s_again", "s_nudge")]
+    assert laid.boxes["s_nudge"].y < laid.boxes["s_again"].y
+    ET.fromstring(to_svg(journey_picture(journey)))  # still well-formed

@@ -453,3 +453,12 @@ def test_all_problems_are_reported_at_once() -> None:
     doc["trigger"]["when"] = "(("
     paths = [p.path for p in validate_journey(doc, "j.yaml")]
     assert sorted(paths) == ["steps[0].next", "steps[1].wait", "trigger.when", "version"]
+
+
+def test_a_step_that_is_not_a_mapping_is_one_problem() -> None:
+    doc = base()
+    doc["steps"][0] = "send_email"
+    problems = validate_journey(doc, "j.yaml")
+    assert [(p.path, p.message) for p in problems] == [
+        ("steps[0]", "must be a mapping (got string 'send_email')")
+    ]

@@ -104,3 +104,10 @@ def test_each_policy_rule(tmp_path: Path, text: str, path: str, fragment: str) -
 def test_missing_policies_file(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="file not found"):
         load_policies(tmp_path / "missing.yaml")
+
+
+def test_loaded_policies_validate_again() -> None:
+    from app.core.journeys import validate_policies
+
+    assert validate_policies(load_policies(ROOT / "policies.yaml"), "p.yaml") == []
+    assert validate_policies(load_policies(None), "p.yaml") == []

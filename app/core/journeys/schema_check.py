@@ -85,8 +85,9 @@ def _explain(error: jsonschema.ValidationError) -> Iterator[tuple[PathParts, str
             if key not in allowed:
                 yield (*path, key), _unknown_field(str(key), allowed)
     elif kind == "oneOf" and schema.get("oneOf") and "id" in schema.get("properties", {}):
-        yield path, _step_kind_message(instance, custom)
-    elif custom:
+        if isinstance(instance, dict):  # otherwise the type error says it all
+            yield path, _step_kind_message(instance, custom)
+    elif custom and not (kind == "type" and _is_container(error.validator_value)):
         yield path, f"{custom} (got {_describe(instance)})"
     elif kind == "type":
         yield path, f"must be {_type_words(error.validator_value)} (got {_describe(instance)})"
@@ -108,6 +109,11 @@ def _explain(error: jsonschema.ValidationError) -> Iterator[tuple[PathParts, str
         yield path, "must not list the same item twice"
     else:
         yield path, error.message
+
+
+def _is_container(expected: Any) -> bool:
+    names = [expected] if isinstance(expected, str) else list(expected)
+    return "object" in names or "array" in names
 
 
 def _step_kind_message(step: Any, custom: str | None) -> str:
