@@ -52,7 +52,7 @@ class Policies:
         self.window = max((c.per for c in self.caps), default=0)
         q = raw.get("quiet_hours")
         self.quiet = (
-            QuietHours(q["start"], q["end"], q.get("default_timezone"), q.get("action", "defer"))
+            QuietHours(q["start"], q["end"], q.get("default_timezone"), q.get("action") or "defer")
             if q
             else None
         )
