@@ -1,0 +1,93 @@
+"""Business policies compiled from ``policies.yaml`` (or none: consent still applies).
+
+The checks a send passes, in the spec's order: consent, category suppression, quiet hours,
+frequency caps. The first three depend only on the customer at that moment; the caps depend on
+the sends emitted before, so they are applied to a moment's collected sends in arbitration order
+(see ``arbitration``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.journeys.cel_program import Expr, compile_optional
+from app.core.journeys.quiet_hours import QuietHours
+from app.core.timeutil import parse_duration
+
+#: owner name under which failing policy expressions are counted
+POLICIES_OWNER = "(policies)"
+
+FREQUENCY_CAPS = "frequency_caps"
+QUIET_HOURS = "quiet_hours"
+
+
+@dataclass(slots=True, frozen=True)
+class Category:
+    suppress_when: Expr | None
+    bypass_caps: bool
+    bypass_quiet: bool
+
+
+_NO_CATEGORY = Category(None, False, False)
+
+
+@dataclass(slots=True, frozen=True)
+class Cap:
+    channel: str  # a channel, or "any"
+    max: int
+    per: int  # ms
+
+
+class Policies:
+    __slots__ = ("caps", "categories", "quiet", "window")
+
+    def __init__(self, raw: dict[str, Any] | None) -> None:
+        raw = raw or {}
+        self.caps = tuple(
+            Cap(str(c["channel"]), int(c["max"]), parse_duration(c["per"]))
+            for c in raw.get("frequency_caps") or ()
+        )
+        #: how far back emitted sends must be remembered for the caps
+        self.window = max((c.per for c in self.caps), default=0)
+        q = raw.get("quiet_hours")
+        self.quiet = (
+            QuietHours(q["start"], q["end"], q.get("default_timezone"), q.get("action") or "defer")
+            if q
+            else None
+        )
+        categories = {}
+        for name, body in (raw.get("categories") or {}).items():
+            body = body or {}
+            bypass = set(body.get("bypass") or ())
+            categories[name] = Category(
+                suppress_when=compile_optional(body.get("suppress_when"), POLICIES_OWNER),
+                bypass_caps=FREQUENCY_CAPS in bypass,
+                bypass_quiet=QUIET_HOURS in bypass,
+            )
+        self.categories = categories
+
+    def category(self, name: str) -> Category:
+        return self.categories.get(name, _NO_CATEGORY)
+
+    @property
+    def exprs(self) -> list[Expr]:
+        return [c.suppress_when for c in self.categories.values() if c.suppress_when is not None]
+
+    def capped(self, sent: list[list[Any]], channel: str, now: int) -> bool:
+        """Whether one more emitted send on ``channel`` at ``now`` would break a cap.
+
+        ``sent`` holds ``[time, channel]`` of the sends emitted so far; a cap counts those in
+        ``(now - per, now]``.
+        """
+        for cap in self.caps:
+            if cap.channel != "any" and cap.channel != channel:
+                continue
+            low = now - cap.per
+            count = 0
+            for ts, ch in sent:
+                if low < ts <= now and (cap.channel == "any" or ch == channel):
+                    count += 1
+            if count >= cap.max:
+                return True
+        return False

@@ -1,0 +1,169 @@
+"""Deterministic replay: an event file through the very engine that runs live.
+
+Pure: no files, no clock. ``parse_events`` turns lines into normalised events (and the lines it
+skipped, with their numbers and reasons); ``replay`` orders the events stably by (time,
+event_id), runs each customer's events through the engine, fires the timers still pending at
+the end (up to ``until``, else the last event's time) and returns the actions and decisions in
+the spec's output order. The output depends on the set of input lines only, never their order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from app.core.envelope import InvalidEvent, validate_event
+from app.core.journeys.engine import Engine
+from app.core.journeys.outcome import Transition
+from app.core.profile import new_profile
+from app.core.timeutil import parse_rfc3339
+
+Event = dict[str, Any]
+Progress = Callable[[int, int], None]
+
+
+class ReplayError(ValueError):
+    """The replay cannot run as asked (for example ``until`` before the last event)."""
+
+
+@dataclass(slots=True)
+class Skipped:
+    line: int  # 1-based line number in the input
+    reason: str
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    actions: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    transitions: list[Transition] = field(default_factory=list)
+    events: int = 0
+    customers: int = 0
+    #: the time the replay ran up to (epoch ms), None for an empty input
+    until: int | None = None
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def parse_events(lines: Iterable[bytes | str]) -> tuple[list[Event], list[Skipped]]:
+    """Decode and validate one envelope per line; blank lines are ignored."""
+    events: list[Event] = []
+    skipped: list[Skipped] = []
+    loads = orjson.loads
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+        except orjson.JSONDecodeError as exc:
+            skipped.append(Skipped(number, f"bad JSON: {exc}"))
+            continue
+        try:
+            events.append(validate_event(obj))
+        except InvalidEvent as exc:
+            skipped.append(Skipped(number, exc.reason))
+    return events, skipped
+
+
+def _canonical(event: Event) -> bytes:
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+
+
+def order_events(events: list[Event]) -> list[Event]:
+    """Stable order by (time, event_id); exact ties (a repeated event id) by content."""
+    # two stable single-key sorts: the same order as one (ts, event_id) sort, ~2.5x faster
+    ordered = sorted(events, key=itemgetter("event_id"))
+    ordered.sort(key=itemgetter("ts"))
+    i = 0
+    n = len(ordered)
+    while i < n:  # only equal (time, id) pairs need the costlier tie-break
+        j = i + 1
+        head = ordered[i]
+        while (
+            j < n and ordered[j]["ts"] == head["ts"] and ordered[j]["event_id"] == head["event_id"]
+        ):
+            j += 1
+        if j - i > 1:
+            ordered[i:j] = sorted(ordered[i:j], key=_canonical)
+        i = j
+    return ordered
+
+
+def output_key(record: dict[str, Any], _times: dict[str, int] = {}) -> tuple[Any, ...]:  # noqa: B006
+    """(event_time, customer_id, journey, step, action_id): the spec's output order.
+
+    ``event_time`` is compared as a time, not as text (``...:00.5Z`` sorts before ``...:00Z``
+    as text). The default dict is a deliberate parse cache: the same instants recur a lot.
+    """
+    text = record["event_time"]
+    ms = _times.get(text)
+    if ms is None:
+        if len(_times) > 100_000:
+            _times.clear()
+        ms = _times[text] = parse_rfc3339(text)
+    return (ms, record["customer_id"], record["journey"], record["step"], record["action_id"])
+
+
+def replay(
+    events: list[Event],
+    engine: Engine,
+    until: int | None = None,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """Run ``events`` (any order) through ``engine``; see the module docstring."""
+    ordered = order_events(events)
+    last = ordered[-1]["ts"] if ordered else None
+    if until is not None and last is not None and until < last:
+        raise ReplayError("--until is earlier than the last event; nothing after it may be cut")
+    end = until if until is not None else last
+    # Customers are independent, so each one's events run together (in time order).
+    by_customer: dict[str, list[Event]] = {}
+    for event in ordered:
+        key = event["key"]
+        bucket = by_customer.get(key)
+        if bucket is None:
+            by_customer[key] = [event]
+        else:
+            bucket.append(event)
+    result = ReplayResult(actions=[], decisions=[], events=len(ordered))
+    result.customers = len(by_customer)
+    result.until = end
+    actions, decisions, transitions = result.actions, result.decisions, result.transitions
+    handle, advance = engine.handle_event, engine.advance
+    done = 0
+    step = max(1, len(ordered) // 20)
+    mark = step
+    for key, customer_events in by_customer.items():
+        profile = new_profile(key)
+        jstate = engine.new_state(key)
+        for event in customer_events:
+            out = handle(profile, jstate, event)
+            if out.actions:
+                actions.extend(out.actions)
+            if out.decisions:
+                decisions.extend(out.decisions)
+            if out.transitions:
+                transitions.extend(out.transitions)
+        if end is not None and jstate["entries"]:
+            out = advance(profile, jstate, end)
+            actions.extend(out.actions)
+            decisions.extend(out.decisions)
+            transitions.extend(out.transitions)
+        done += len(customer_events)
+        if progress is not None and done >= mark:
+            progress(done, len(ordered))
+            mark = done + step
+    actions.sort(key=output_key)
+    decisions.sort(key=output_key)
+    result.failures = dict(engine.failures)
+    return result
+
+
+def dump_lines(records: list[dict[str, Any]]) -> bytes:
+    """One JSON object per line, keys sorted: byte-identical for identical records."""
+    dumps = orjson.dumps
+    option = orjson.OPT_SORT_KEYS
+    return b"".join(dumps(r, option=option) + b"\n" for r in records)

@@ -1,0 +1,331 @@
+"""One moment of one customer: walking entries through their steps and arbitrating the sends.
+
+Entries run at once until they pause (``wait``, ``wait_for``, a quiet-hours deferral) or end.
+A send is checked for consent, category suppression and quiet hours when it is reached: those
+depend only on the customer at this moment, and a deferral must pause the entry right there.
+The frequency caps are the only check that depends on other sends, and a cap failure never
+changes an entry's path (a suppressed send moves on as if sent), so the moment's surviving sends
+are collected and capped together at the end (:meth:`MomentRun.finish`), in arbitration order:
+journey priority (high first), journey id, entry number, then the order the sends were reached.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from app.core.journeys.cel_program import Expr, project
+from app.core.journeys.compiled import (
+    BRANCH,
+    DECIDE,
+    END,
+    SEND,
+    SPLIT,
+    UPDATE,
+    WAIT,
+    WAIT_FOR,
+    Journey,
+    Option,
+    Step,
+)
+from app.core.journeys.hashing import action_id, in_holdout, split_draw
+from app.core.journeys.moment import Moment
+from app.core.journeys.outcome import ABORTED, COMPLETED, ENTERED, Outcome, Transition
+from app.core.timeutil import format_ms
+
+if TYPE_CHECKING:
+    from app.core.journeys.engine import Engine
+
+#: steps one entry may run in one moment before it is judged to loop forever and is aborted
+MAX_STEPS_PER_RUN = 1_000
+
+SUPPRESSED = "suppressed"
+HELD_OUT = "held_out"
+
+
+class MomentRun:
+    __slots__ = ("_quiet", "_time", "engine", "jstate", "key", "moment", "out", "pending")
+
+    def __init__(
+        self,
+        engine: Engine,
+        profile: dict[str, Any],
+        jstate: dict[str, Any],
+        now: int,
+        event: dict[str, Any] | None,
+        out: Outcome,
+    ) -> None:
+        self.engine = engine
+        self.jstate = jstate
+        self.key: str = jstate["key"]
+        self.moment = Moment(now, event, profile, engine.scorer, engine.failures)
+        self.out = out
+        #: (arbitration key, record, control group, bypasses caps, channel)
+        self.pending: list[tuple[tuple[int, str, int, int], dict[str, Any], bool, bool, str]] = []
+        self._time: str | None = None  # formatted lazily: most moments send nothing
+        self._quiet: tuple[object, int | None] | None = None  # (zone name, quiet until)
+
+    # -- entry life --------------------------------------------------------------------------
+
+    def start(self, j: Journey) -> None:
+        """Start a new entry of ``j`` on the current event and run it."""
+        m = self.moment
+        event = m.event
+        assert event is not None
+        history = self.jstate["history"]
+        previous = history.get(j.id)
+        number = previous[0] + 1 if previous else 1
+        history[j.id] = [number, m.now]
+        entry: dict[str, Any] = {
+            "v": j.version,
+            "n": number,
+            "t0": m.now,
+            "tid": event["event_id"],
+            "var": None,
+            "ho": in_holdout(j.id, self.key, j.holdout),
+            "at": None,
+            "due": None,
+            "wait": None,
+            "vis": {},
+        }
+        if j.trigger_spec is not None:
+            entry["trig"] = project(event, j.trigger_spec)
+        self.jstate["entries"][j.id] = entry
+        self._transition(j.id, entry, ENTERED)
+        self.run(j, entry, 0 if j.steps else END)
+
+    def end(self, jid: str, entry: dict[str, Any], kind: str) -> None:
+        entries = self.jstate["entries"]
+        if entries.get(jid) is entry:
+            del entries[jid]
+        entry["due"] = None
+        self._transition(jid, entry, kind)
+
+    def _transition(self, jid: str, entry: dict[str, Any], kind: str) -> None:
+        self.out.transitions.append(
+            Transition(self.moment.now, jid, entry["v"], entry["n"], kind, entry["ho"])
+        )
+
+    def fire(self, j: Journey, entry: dict[str, Any]) -> None:
+        """The entry's timer is due now: a wait ends, a wait_for times out, quiet hours end."""
+        kind = entry["wait"]
+        step = j.steps[j.index[entry["at"]]]
+        entry["due"] = None
+        entry["wait"] = None
+        if kind == WAIT:
+            self.run(j, entry, step.next)
+        elif kind == WAIT_FOR:
+            self.run(j, entry, step.on_timeout)
+        else:  # a deferred send: arbitrated again, in full, now
+            spec = entry.pop("defer")
+            if not self._reach_send(j, entry, step, spec):
+                self.run(j, entry, step.next)
+
+    def resume_on_event(self, j: Journey, entry: dict[str, Any], step: Step) -> None:
+        entry["due"] = None
+        entry["wait"] = None
+        self.run(j, entry, step.on_event)
+
+    # -- stepping ----------------------------------------------------------------------------
+
+    def run(self, j: Journey, entry: dict[str, Any], index: int) -> None:
+        """Run steps from ``index`` until the entry pauses or ends."""
+        m = self.moment
+        steps = j.steps
+        budget = MAX_STEPS_PER_RUN
+        while index != END:
+            budget -= 1
+            if budget < 0:
+                failures = self.engine.failures
+                failures[j.id] = failures.get(j.id, 0) + 1
+                self.end(j.id, entry, ABORTED)
+                return
+            step = steps[index]
+            kind = step.kind
+            if kind == SEND:
+                spec = {
+                    "ch": step.channel,
+                    "tpl": step.template,
+                    "data": self._data(step, entry),
+                    "opt": None,
+                    "at": m.now,
+                }
+                self._visit(entry, step)
+                if self._reach_send(j, entry, step, spec):
+                    return
+                index = step.next
+            elif kind == WAIT:
+                assert step.duration is not None
+                self._pause(entry, step, m.now + step.duration, WAIT)
+                return
+            elif kind == WAIT_FOR:
+                due = None if step.duration is None else m.now + step.duration
+                self._pause(entry, step, due, WAIT_FOR)
+                return
+            elif kind == BRANCH:
+                index = step.next
+                for when, goto in step.cases:
+                    if when is None or m.test(when, entry):
+                        index = goto
+                        break
+            elif kind == SPLIT:
+                u = split_draw(j.id, step.id, self.key)
+                variant, _, index = step.variants[-1]
+                for name, share, goto in step.variants:
+                    if share > u:
+                        variant, index = name, goto
+                        break
+                entry["var"] = variant
+            elif kind == DECIDE:
+                self._visit(entry, step)
+                option = self._choose(step, entry)
+                if option is not None and option.channel is not None:
+                    spec = {
+                        "ch": option.channel,
+                        "tpl": option.template,
+                        "data": {},
+                        "opt": option.id,
+                        "at": m.now,
+                    }
+                    if self._reach_send(j, entry, step, spec):
+                        return
+                index = step.next
+            elif kind == UPDATE:
+                attributes = m.profile["attributes"]
+                for name, expr in step.sets:
+                    ok, value = m.value(expr, entry)
+                    if ok:  # a failing expression leaves the attribute unchanged
+                        attributes[name] = value
+                        m.profile_changed()
+                index = step.next
+        self.end(j.id, entry, COMPLETED)
+
+    @staticmethod
+    def _visit(entry: dict[str, Any], step: Step) -> None:
+        visits = entry["vis"]
+        visits[step.id] = visits.get(step.id, 0) + 1
+
+    @staticmethod
+    def _pause(entry: dict[str, Any], step: Step, due: int | None, kind: str) -> None:
+        entry["at"] = step.id
+        entry["due"] = due
+        entry["wait"] = kind
+
+    def _data(self, step: Step, entry: dict[str, Any]) -> dict[str, Any]:
+        data = {}
+        for name, value in step.data:
+            if isinstance(value, Expr):
+                _, value = self.moment.value(value, entry)  # a failure gives null (counted)
+            data[name] = value
+        return data
+
+    def _choose(self, step: Step, entry: dict[str, Any]) -> Option | None:
+        m = self.moment
+        propensity = m.scores().get(step.propensity, 0.0)
+        if not isinstance(propensity, int | float) or isinstance(propensity, bool):
+            propensity = 0.0
+        best: Option | None = None
+        best_value = 0.0
+        for option in step.options:
+            if option.when is not None and not m.test(option.when, entry):
+                continue
+            value = propensity * option.value * option.weight
+            if best is None or value > best_value:  # ties go to the earlier option
+                best, best_value = option, value
+        return best
+
+    # -- sends and policies ------------------------------------------------------------------
+
+    def _record(
+        self, j: Journey, entry: dict[str, Any], step: Step, spec: dict[str, Any]
+    ) -> dict[str, Any]:
+        m = self.moment
+        visit = entry["vis"].get(step.id, 1)
+        context: dict[str, Any] = {"category": j.category, "priority": j.priority, "visit": visit}
+        if spec["opt"] is not None:
+            context["option"] = spec["opt"]
+        if spec["at"] != m.now:
+            context["deferred_from"] = format_ms(spec["at"])
+        if self._time is None:
+            self._time = format_ms(m.now)
+        return {
+            "action_id": action_id(j.id, j.version, self.key, entry["n"], step.id, visit),
+            "customer_id": self.key,
+            "journey": j.id,
+            "journey_version": j.version,
+            "step": step.id,
+            "channel": spec["ch"],
+            "template": spec["tpl"],
+            "variant": entry["var"],
+            "trigger_event_id": entry["tid"],
+            "event_time": self._time,
+            "decided_at": self._time,
+            "scores": dict(m.scores()),
+            "data": spec["data"],
+            "entry": entry["n"],
+            "model_version": self.engine.model_version,
+            "context": context,
+        }
+
+    def _decide(self, record: dict[str, Any], decision: str, reason: str) -> None:
+        record["decision"] = decision
+        record["reason"] = reason
+        self.out.decisions.append(record)
+
+    def _reach_send(
+        self, j: Journey, entry: dict[str, Any], step: Step, spec: dict[str, Any]
+    ) -> bool:
+        """Consent, category, quiet hours; True when the send (and its entry) is deferred."""
+        m = self.moment
+        policies = self.engine.policies
+        channel = spec["ch"]
+        if m.profile["consent"].get(channel) is False:
+            self._decide(self._record(j, entry, step, spec), SUPPRESSED, "consent")
+            return False
+        category = policies.category(j.category)
+        if category.suppress_when is not None and m.test(category.suppress_when, entry):
+            self._decide(self._record(j, entry, step, spec), SUPPRESSED, "category")
+            return False
+        quiet = policies.quiet
+        if quiet is not None and not category.bypass_quiet:
+            zone_name = m.profile["attributes"].get("timezone")
+            cached = self._quiet
+            if cached is not None and cached[0] == zone_name:
+                until = cached[1]
+            else:
+                until = quiet.quiet_until(m.now, zone_name)
+                self._quiet = (zone_name, until)
+            if until is not None:
+                if quiet.action == "defer":
+                    self._pause(entry, step, until, "defer")
+                    entry["defer"] = spec
+                    return True
+                self._decide(self._record(j, entry, step, spec), SUPPRESSED, "quiet_hours")
+                return False
+        order = (-j.priority, j.id, entry["n"], len(self.pending))
+        record = self._record(j, entry, step, spec)
+        self.pending.append((order, record, entry["ho"], category.bypass_caps, channel))
+        return False
+
+    def finish(self) -> None:
+        """Arbitrate the moment's sends: holdout, then caps, in arbitration order."""
+        if not self.pending:
+            return
+        policies = self.engine.policies
+        now = self.moment.now
+        sent: list[list[Any]] = self.jstate["sent"]
+        counting = bool(policies.caps)
+        self.pending.sort(key=itemgetter(0))
+        for _, record, control, bypass_caps, channel in self.pending:
+            if control:  # never emitted, never counted toward the caps
+                self._decide(record, HELD_OUT, "holdout")
+            elif counting and not bypass_caps and policies.capped(sent, channel, now):
+                self._decide(record, SUPPRESSED, "frequency_cap")
+            else:
+                self.out.actions.append(record)
+                if counting:
+                    sent.append([now, channel])
+        self.pending.clear()
+        if counting:
+            low = now - policies.window
+            sent[:] = [s for s in sent if s[0] > low]

@@ -1,0 +1,87 @@
+"""``segue journeys validate`` and ``segue journeys graph``: output and exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.paths import JOURNEYS_DIR, ROOT
+from tests.unit.journey_cases import write_text
+
+importlib.import_module("app.cli.journeys")  # attaches the journeys commands to ``app``
+runner = CliRunner()
+
+
+def test_validate_examples_exits_0() -> None:
+    result = runner.invoke(app, ["journeys", "validate", str(JOURNEYS_DIR)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "6 journeys valid"
+
+
+def test_validate_with_policies() -> None:
+    args = ["journeys", "validate", str(JOURNEYS_DIR), "--policies", str(ROOT / "policies.yaml")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "6 journeys and policies valid"
+
+
+def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
+    folder = tmp_path / "journeys"
+    folder.mkdir()
+    shutil.copy(JOURNEYS_DIR / "cart_recovery.yaml", folder / "a.yaml")
+    text = (JOURNEYS_DIR / "onboarding.yaml").read_text()
+    bad = write_text(folder, text.replace("goto: tips_push", "goto: tips_pusj"), "b.yaml")
+    policies = write_text(tmp_path, "frequency_caps: [{channel: sms, max: 0, per: 1d}]\n", "p.yml")
+    result = runner.invoke(app, ["journeys", "validate", str(folder), "--policies", str(policies)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"{bad}: steps[3].split[1].goto: unknown step 'tips_pusj'")
+    assert lines[1].startswith(f"{policies}: frequency_caps[0].max: must be at least 1")
+    assert lines[2] == "2 problems in 2 files; 1 of 2 journeys valid"
+
+
+def test_validate_a_single_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["journeys", "validate", str(JOURNEYS_DIR / "churn_save.yaml")])
+    assert (result.exit_code, result.output.strip()) == (0, "1 journey valid")
+
+
+def test_validate_empty_folder_exits_1(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["journeys", "validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no journey files" in result.output
+
+
+def test_graph_prints_mermaid() -> None:
+    result = runner.invoke(app, ["journeys", "graph", str(JOURNEYS_DIR / "cart_recovery.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "flowchart TD" in result.output
+    assert 's_route -->|"scores.intent #gt;= 0.6"| s_email_offer' in result.output
+
+
+def test_graph_writes_html_and_svg(tmp_path: Path) -> None:
+    file = str(JOURNEYS_DIR / "onboarding.yaml")
+    for name in ("page.html", "picture.svg", "chart.mmd"):
+        out = tmp_path / name
+        result = runner.invoke(app, ["journeys", "graph", file, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 0
+    assert (tmp_path / "page.html").read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "picture.svg").read_text().startswith("<svg")
+    assert (tmp_path / "chart.mmd").read_text().startswith("%% onboarding")
+
+
+def test_graph_unknown_picture_type(tmp_path: Path) -> None:
+    file = str(JOURNEYS_DIR / "onboarding.yaml")
+    result = runner.invoke(app, ["journeys", "graph", file, "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+
+
+def test_graph_of_an_invalid_journey_exits_1(tmp_path: Path) -> None:
+    bad = write_text(tmp_path, "id: x\n", "bad.yaml")
+    result = runner.invoke(app, ["journeys", "graph", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}: version: required field is missing" in result.output
