@@ -93,9 +93,11 @@ CHURN_FEATURES: tuple[str, ...] = (
 
 
 def _number(value: Any) -> float:
-    """A non-negative finite float from an attribute (numbers or numeric strings), else 0.0."""
-    if isinstance(value, bool):
-        return 0.0
+    """A non-negative finite float from an attribute (numbers or numeric strings), else 0.0.
+
+    Booleans count as 0/1 like the numbers they equal, so inputs that compare equal (and so
+    share a cache key in the scorer) always give equal features.
+    """
     if isinstance(value, str):
         try:
             value = float(value.strip())

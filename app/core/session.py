@@ -126,7 +126,7 @@ def fold_session(profile: dict[str, Any], event: dict[str, Any]) -> None:
     if etype == "ProductViewed":
         kind = _PRODUCT
     else:
-        found = _KIND_INDEX.get(props.get("page_type"))  # type: ignore[arg-type]
+        found = _KIND_INDEX.get(props.get("page_type"))
         if found is None:
             return
         kind = found
