@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.features import CHURN_CATEGORIES, churn_features, intent_features
+from app.core.scoring import Scorer, ZeroScorer
 from app.models.artifact import LogisticParams, load_models
 from app.paths import MODELS_DIR
 
@@ -114,3 +115,9 @@ class ModelScorer:
     def predict_uncached(self, name: str, features: list[float]) -> float:
         """The calibrated probability for a ready feature vector (tests and benchmarks)."""
         return self._predict(self._churn if name == "churn" else self._intent, features)
+
+
+def load_scorer(models_dir: Path | None) -> Scorer:
+    """The scorer for a deployment: ``ZeroScorer`` when no models dir is configured (the spec's
+    default, every score 0.0), else the checked artifacts (``ArtifactError`` at start if bad)."""
+    return ZeroScorer() if models_dir is None else ModelScorer.load(models_dir)

@@ -30,7 +30,7 @@ from app.models.artifact import (
     installed_versions,
     load_models,
 )
-from app.models.scorer import CACHE_SIZE, ModelScorer, _sigmoid
+from app.models.scorer import CACHE_SIZE, ModelScorer, _sigmoid, load_scorer
 from app.paths import MODELS_DIR, ROOT
 
 SAMPLE = 600
@@ -195,6 +195,11 @@ def test_intent_cache_sees_every_session_change(models_dir: Path) -> None:
         expected = scorer.predict_uncached("intent", intent_features(profile, now))
         assert scorer.score(profile, now)["intent"] == expected
     assert len(scorer._intent_cache) <= CACHE_SIZE
+
+
+def test_without_models_every_score_is_zero(trained: Path) -> None:
+    assert load_scorer(None).score(new_profile("c"), 0) == {"churn": 0.0, "intent": 0.0}
+    assert isinstance(load_scorer(trained), ModelScorer)
 
 
 def test_the_shipped_artifacts_load_with_this_code() -> None:
