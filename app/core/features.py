@@ -93,7 +93,7 @@ CHURN_FEATURES: tuple[str, ...] = (
 
 
 def _number(value: Any) -> float:
-    """A non-negative finite float from an attribute (numbers or numeric strings), else 0.0.
+    """A float in [0, 1e9] from an attribute (numbers or numeric strings), else 0.0.
 
     Booleans count as 0/1 like the numbers they equal, so inputs that compare equal (and so
     share a cache key in the scorer) always give equal features.
@@ -107,7 +107,7 @@ def _number(value: Any) -> float:
         value = float(value)
     else:
         return 0.0
-    return value if 0.0 <= value < math.inf else 0.0
+    return value if 0.0 <= value <= 1e9 else 0.0  # beyond: junk, and products stay finite
 
 
 def _flag(value: Any) -> float:
@@ -125,7 +125,7 @@ def churn_features(profile: dict[str, Any]) -> list[float]:
     tenure = _number(attrs.get("tenure"))
     monthly = _number(attrs.get("monthly_charges"))
     total = _number(attrs.get("total_charges"))
-    average = total / tenure if tenure > 0 else monthly
+    average = total / tenure if tenure >= 1.0 else monthly  # tenure counts whole months
     log_tenure = math.log1p(tenure)
     mtm = 1.0 if attrs.get("contract") == "Month-to-month" else 0.0
     fiber = 1.0 if attrs.get("internet_service") == "Fiber optic" else 0.0

@@ -20,7 +20,7 @@ Rules (see docs/models.md):
   both have one). Such an
   implicit session keeps the device fields of the previous one and counts as a returning visit.
 - ``ProductViewed`` is a page view of kind ``product_related``. A page view of an unknown kind is
-  ignored. Non-numeric or negative durations, rates and values count as 0.
+  ignored. Non-numeric, negative or absurd (> 1e9) durations, rates and values count as 0.
 - Late events (older than the session's last event) are added to the session but never move
   ``last`` backwards; events older than the session's start are ignored.
 """
@@ -40,12 +40,15 @@ VISITOR_TYPES = ("Returning_Visitor", "New_Visitor", "Other")
 SESSION_EVENTS = frozenset({"SessionStarted", "PageViewed", "ProductViewed"})
 
 
+MAX_VALUE = 1e9  # larger durations, rates or values are junk; capping keeps sums finite
+
+
 def _num(value: Any) -> float:
-    """A non-negative finite float from an event property, 0.0 for anything else."""
+    """A float in [0, MAX_VALUE] from an event property, 0.0 for anything else."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
     value = float(value)
-    return value if 0.0 <= value < float("inf") else 0.0
+    return value if 0.0 <= value <= MAX_VALUE else 0.0
 
 
 def _code(value: Any) -> int:
@@ -126,7 +129,8 @@ def fold_session(profile: dict[str, Any], event: dict[str, Any]) -> None:
     if etype == "ProductViewed":
         kind = _PRODUCT
     else:
-        found = _KIND_INDEX.get(props.get("page_type"))
+        page_type = props.get("page_type")
+        found = _KIND_INDEX.get(page_type) if isinstance(page_type, str) else None
         if found is None:
             return
         kind = found

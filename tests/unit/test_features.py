@@ -205,3 +205,38 @@ def test_churn_features_never_fail_on_bad_attributes(attrs: dict[str, Any]) -> N
     values = churn_features(profile)
     assert len(values) == len(CHURN_FEATURES)
     assert all(isinstance(v, float) and math.isfinite(v) for v in values)
+
+
+_page_events = st.lists(
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["SessionStarted", "PageViewed", "ProductViewed"]),
+            "ts": st.integers(0, 10**7),
+            "properties": st.fixed_dictionaries(
+                {
+                    "page_type": st.one_of(
+                        st.sampled_from(["administrative", "product_related"]), _junk
+                    ),
+                    "duration_s": _junk,
+                    "bounce_rate": _junk,
+                    "exit_rate": _junk,
+                    "page_value": _junk,
+                    "traffic_type": _junk,
+                    "visitor_type": _junk,
+                }
+            ),
+        }
+    ),
+    max_size=20,
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_page_events, st.integers(-(10**13), 10**13))
+def test_intent_features_are_finite_for_any_browsing(
+    events: list[dict[str, Any]], now: int
+) -> None:
+    profile = folded(events)
+    values = intent_features(profile, now)
+    assert len(values) == len(INTENT_FEATURES)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in values)
