@@ -30,6 +30,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check app tests models
 	$(VENV)/bin/mypy app
 
+## Retrain the churn and intent models from models/data (artifacts, cards, plots, manifest).
+models: $(STAMP)
+	$(PY) models/train.py
+
 broker-start: $(STAMP)
 	$(SEGUE) broker start
 

@@ -10,6 +10,7 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 ``consent``        channel -> bool, from ``ConsentUpdated`` ({"channel": "sms", "granted": false})
 ``open_tickets``   ``TicketOpened`` minus ``TicketClosed``, never below 0
 ``lifetime_value`` sum of ``OrderPlaced.properties.total``
+``session``        the current web session, only once the customer browsed (see core/session.py)
 
 "Latest wins" follows processing order, which is event-time order in replay and partition
 order live (events of one customer share a partition, so producers' order is kept).
@@ -18,6 +19,8 @@ order live (events of one customer share a partition, so producers' order is kep
 from __future__ import annotations
 
 from typing import Any
+
+from app.core.session import fold_session
 
 Profile = dict[str, Any]
 
@@ -65,4 +68,5 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
         total = props.get("total")
         if isinstance(total, int | float) and not isinstance(total, bool):
             profile["lifetime_value"] += float(total)
+    fold_session(profile, event)
     return profile

@@ -1,0 +1,123 @@
+"""``ModelScorer``: calibrated churn and intent probabilities on the hot path, without sklearn.
+
+Each model is a logistic regression whose scaler and Platt calibration were folded into one
+weight vector at load (app/models/artifact.py), so a score is the feature function, one dot
+product and one sigmoid in plain Python. Results are cached by the raw inputs the features read
+(the churn attributes; the session's counters), which is exact: equal inputs, equal score. The
+cache is bounded and simply cleared when full (cheap, and the working set is the active customers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from operator import mul
+from pathlib import Path
+from typing import Any
+
+from app.core.features import CHURN_CATEGORIES, churn_features, intent_features
+from app.core.scoring import Scorer, ZeroScorer
+from app.models.artifact import LogisticParams, load_models
+from app.paths import MODELS_DIR
+
+CACHE_SIZE = 65_536
+_DAY_MS = 86_400_000
+#: every attribute ``churn_features`` reads, in a fixed order: the churn cache key
+CHURN_INPUTS = (
+    "senior_citizen",
+    *CHURN_CATEGORIES,
+    "tenure",
+    "monthly_charges",
+    "total_charges",
+)
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)  # no overflow for very negative z
+    return e / (1.0 + e)
+
+
+class ModelScorer:
+    """The ``Scorer`` of app/core/scoring.py backed by the trained artifacts."""
+
+    def __init__(self, churn: LogisticParams, intent: LogisticParams) -> None:
+        self._churn = churn
+        self._intent = intent
+        #: stamped on actions: both artifacts' hash prefixes, so a decision names its models
+        self.version = f"churn-{churn.sha256[:12]}+intent-{intent.sha256[:12]}"
+        self._churn_cache: dict[tuple[Any, ...], float] = {}
+        self._intent_cache: dict[tuple[Any, ...], float] = {}
+
+    @classmethod
+    def load(
+        cls, models_dir: Path = MODELS_DIR, installed: Mapping[str, str] | None = None
+    ) -> ModelScorer:
+        """Load and check the artifacts; raises ``ArtifactError`` (at start) on any mismatch."""
+        models = load_models(models_dir, installed)
+        return cls(models["churn"], models["intent"])
+
+    def churn(self, profile: Mapping[str, Any]) -> float:
+        attrs = profile["attributes"]
+        key = tuple(map(attrs.get, CHURN_INPUTS))
+        cache = self._churn_cache
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable attribute value (a list): score without caching
+            return self._predict(self._churn, churn_features(profile))  # type: ignore[arg-type]
+        p = self._predict(self._churn, churn_features(profile))  # type: ignore[arg-type]
+        if len(cache) >= CACHE_SIZE:
+            cache.clear()
+        cache[key] = p
+        return p
+
+    def intent(self, profile: Mapping[str, Any], now_ms: int) -> float:
+        session = profile.get("session")
+        if session is None:
+            key: tuple[Any, ...] = (now_ms // _DAY_MS,)
+        else:
+            n = session["n"]
+            dur = session["dur"]
+            key = (
+                session["start"] // _DAY_MS,
+                session["visitor"],
+                session["traffic"],
+                session["pages"],
+                n[0],
+                n[1],
+                n[2],
+                dur[0],
+                dur[1],
+                dur[2],
+                session["bounce"],
+                session["exit"],
+                session["value"],
+            )
+        cache = self._intent_cache
+        p = cache.get(key)
+        if p is None:
+            p = self._predict(self._intent, intent_features(profile, now_ms))  # type: ignore[arg-type]
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[key] = p
+        return p
+
+    def score(self, profile: Mapping[str, Any], now_ms: int) -> dict[str, float]:
+        return {"churn": self.churn(profile), "intent": self.intent(profile, now_ms)}
+
+    @staticmethod
+    def _predict(params: LogisticParams, features: list[float]) -> float:
+        return _sigmoid(params.bias + sum(map(mul, params.weights, features)))
+
+    def predict_uncached(self, name: str, features: list[float]) -> float:
+        """The calibrated probability for a ready feature vector (tests and benchmarks)."""
+        return self._predict(self._churn if name == "churn" else self._intent, features)
+
+
+def load_scorer(models_dir: Path | None) -> Scorer:
+    """The scorer for a deployment: ``ZeroScorer`` when no models dir is configured (the spec's
+    default, every score 0.0), else the checked artifacts (``ArtifactError`` at start if bad)."""
+    return ZeroScorer() if models_dir is None else ModelScorer.load(models_dir)
