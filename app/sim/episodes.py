@@ -178,6 +178,8 @@ def session(w: World, cust: Customer) -> Episode:
     exit_base = model.exit.sample(rng)
     value_base = model.value.sample(rng)
     durations = model.durations
+    random = rng.random
+    n_product, n_admin = left["product_related"], left["administrative"]
     items: list[dict[str, Any]] = []
     cart_value = 0.0
     gap = 2 * SEC
@@ -187,22 +189,27 @@ def session(w: World, cust: Customer) -> Episode:
             signed_up = not cust.identified
             yield from _identify(w, cust, anon, gap, signed_up)
             cid, anon, gap = cust.customer_id, None, 3 * SEC
-        r = rng.random() * (n_pages - i)
+        r = random() * (n_pages - i)
         add = False
-        if r < left["product_related"]:
+        if r < n_product:
             kind = "product_related"
             # The remaining cart additions fall on the remaining product pages uniformly.
-            if adds_left and rng.random() * left[kind] < adds_left:
+            if adds_left and random() * n_product < adds_left:
                 add = True
                 adds_left -= 1
-        elif r < left["product_related"] + left["administrative"]:
+            n_product -= 1
+        elif r < n_product + n_admin:
             kind = "administrative"
+            n_admin -= 1
         else:
             kind = "informational"
-        left[kind] -= 1
         seconds = durations[kind].sample(rng)
+        # One jitter for both rates: pages that lose visitors lose them both ways.
+        jitter = 0.5 + random()
+        bounce = bounce_base * jitter
+        exit_rate = exit_base * jitter
         props: dict[str, Any]
-        if kind == "product_related" and (add or rng.random() < P_PRODUCT_DETAIL):
+        if kind == "product_related" and (add or random() < P_PRODUCT_DETAIL):
             product_id, price = w.product()
             etype = "ProductViewed"
             props = {"session_id": sid, "product_id": product_id, "price": price}
@@ -210,22 +217,16 @@ def session(w: World, cust: Customer) -> Episode:
             product_id, price = "", 0.0
             etype = "PageViewed"
             urls = _URLS[kind]
-            props = {
-                "session_id": sid,
-                "page_type": kind,
-                "url": urls[int(rng.random() * len(urls))],
-            }
+            props = {"session_id": sid, "page_type": kind, "url": urls[int(random() * len(urls))]}
         props["duration_s"] = round(seconds, 1)
-        bounce = bounce_base * (0.5 + rng.random())
-        exit_rate = exit_base * (0.5 + rng.random())
-        props["bounce_rate"] = round(bounce if bounce < 0.2 else 0.2, 4)
-        props["exit_rate"] = round(exit_rate if exit_rate < 0.2 else 0.2, 4)
-        props["page_value"] = round(value_base * (0.5 + rng.random()), 2)
-        yield (gap, etype, cid, anon, props, _web())
+        props["bounce_rate"] = round(bounce, 4) if bounce < 0.2 else 0.2
+        props["exit_rate"] = round(exit_rate, 4) if exit_rate < 0.2 else 0.2
+        props["page_value"] = round(value_base * (0.5 + random()), 2) if value_base else 0.0
+        yield (gap, etype, cid, anon, props, {"channel": "web", "source": "segue-sim"})
         # An unmeasured (0 s) page still takes some time before the next one.
         gap = int(seconds * SEC) if seconds >= 2.0 else 2 * SEC
         if add:
-            quantity = 1 if rng.random() < 0.85 else 2
+            quantity = 1 if random() < 0.85 else 2
             items.append({"product_id": product_id, "quantity": quantity, "price": price})
             cart_value = round(cart_value + quantity * price, 2)
             yield (

@@ -30,7 +30,11 @@ class Categorical(Generic[T]):
         self._last = len(self._values) - 1
 
     def sample(self, rng: random.Random) -> T:
-        i = bisect_right(self._cum, rng.random() * self._total)
+        return self.at(rng.random())
+
+    def at(self, u: float) -> T:
+        """The value at quantile ``u`` in [0, 1) (for draws that come from a hash)."""
+        i = bisect_right(self._cum, u * self._total)
         # min(): rng.random() * total can round up to total itself.
         return self._values[i if i <= self._last else self._last]
 
