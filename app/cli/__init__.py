@@ -14,7 +14,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that each module can attach its commands to ``app``.
-    from app.cli import journeys, replay  # noqa: F401
+    from app.cli import journeys, replay, simulate  # noqa: F401
 
 
 def main() -> None:
