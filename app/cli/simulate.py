@@ -78,11 +78,17 @@ def simulate_command(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same output.")] = 1,
     start: Annotated[
         str,
-        typer.Option("--start", help=f"RFC 3339 start of event time, or 'now' (default {DEFAULT_START})."),
+        typer.Option(
+            "--start", help=f"RFC 3339 start of event time, or 'now' (default {DEFAULT_START})."
+        ),
     ] = DEFAULT_START,
     customers: Annotated[
         int | None,
-        typer.Option("--customers", min=1, help="Customer pool size (default: about 20 events each, at least 200 x rate)."),
+        typer.Option(
+            "--customers",
+            min=1,
+            help="Customer pool size (default: about 20 events each, at least 200 x rate).",
+        ),
     ] = None,
     malformed_rate: Annotated[
         float,

@@ -1,8 +1,9 @@
 """Simulator parameters fitted to the public data sets (generated; do not edit).
 
 Regenerate with ``python tools/calibrate_sim.py DATA_DIR > app/sim/calibration.py``.
-online_shoppers_intention.csv sha256 44b29f6ac84d6491bcf8d78e3cd544c10df910fe518293454174876f25956c4f
-Telco-Customer-Churn.csv      sha256 16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91
+SHA-256 of the inputs:
+  online_shoppers_intention.csv 44b29f6ac84d6491bcf8d78e3cd544c1...
+  Telco-Customer-Churn.csv      16320c9c1ec72448db59aa0a26a0b954...
 
 Zero-inflated log-normals are ``{p_zero, mu, sigma}``: P(value == 0), then
 ``exp(N(mu, sigma))`` for the positive values. Session figures are per class of

@@ -42,7 +42,12 @@ P_PAYMENT_FAIL = {False: 0.07, True: 0.15}
 P_PAYMENT_RETRY = 0.65
 P_RETRY_FAIL = 0.3
 FAIL_REASONS = Categorical(
-    {"card_declined": 0.45, "insufficient_funds": 0.3, "expired_card": 0.15, "processing_error": 0.1}
+    {
+        "card_declined": 0.45,
+        "insufficient_funds": 0.3,
+        "expired_card": 0.15,
+        "processing_error": 0.1,
+    }
 )
 SEVERITY = {
     False: Categorical({"low": 0.55, "medium": 0.35, "high": 0.1}),
@@ -248,7 +253,14 @@ def session(w: World, cust: Customer) -> Episode:
             product_id, price = w.product()
             items.append({"product_id": product_id, "quantity": 1, "price": price})
             cart_value = price
-            yield (gap, "CartUpdated", cid, None, {"cart_value": cart_value, "items": items}, _web())
+            yield (
+                gap,
+                "CartUpdated",
+                cid,
+                None,
+                {"cart_value": cart_value, "items": items},
+                _web(),
+            )
             gap = 10 * SEC
         yield (gap, "CheckoutStarted", cid, None, {"cart_value": cart_value}, _web())
         order_id = w.next_id("o")

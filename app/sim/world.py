@@ -23,10 +23,10 @@ CATALOG_SIZE = 500
 class World:
     __slots__ = (
         "_activity_cum",
-        "_counters",
-        "_discontent_cum",
         "_churner",
+        "_counters",
         "_customers",
+        "_discontent_cum",
         "_prospect",
         "catalog",
         "now",
