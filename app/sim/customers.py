@@ -2,8 +2,9 @@
 
 A customer's lasting traits (churn-prone or not, prospect or known, time zone, CRM record) are
 derived from their index alone (fixed-seed draws, :func:`mix64`), so customer ``c-000042`` is the
-same person under every seed and pool size; the seed only drives behaviour. Churn-prone customers (the Telco churn rate)
-get attributes drawn from the Telco churners' frequencies and behave more quietly.
+same person under every seed and pool size; the seed only drives behaviour. Churn-prone
+customers (the Telco churn rate) get attributes drawn from the Telco churners' frequencies and
+behave more quietly.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ def session(w: World, cust: Customer) -> Episode:
                 "CartUpdated",
                 cid,
                 None,
-                {"cart_value": cart_value, "items": items},
+                {"cart_value": cart_value, "items": [dict(x) for x in items]},
                 _web(),
             )
             gap = 10 * SEC
