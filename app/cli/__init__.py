@@ -14,7 +14,16 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that each module can attach its commands to ``app``.
-    from app.cli import broker, journeys, kafka, profile, replay, topics, worker  # noqa: F401
+    from app.cli import (  # noqa: F401
+        broker,
+        journeys,
+        kafka,
+        profile,
+        replay,
+        simulate,
+        topics,
+        worker,
+    )
 
 
 def main() -> None:

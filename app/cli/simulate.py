@@ -1,0 +1,116 @@
+"""``segue simulate``: write simulated traffic as JSON lines (the generator lives in app.sim)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated
+
+import orjson
+import typer
+
+from app.cli import app
+from app.core.timeutil import TimeFormatError, from_datetime, parse_rfc3339
+from app.sim import DEFAULT_START, planned_count, simulate
+
+_FLUSH_EVERY = 4096  # records per write: fewer syscalls on big runs
+_PROGRESS_EVERY_S = 0.5
+
+
+def resolve_start(text: str) -> int:
+    """``now`` (the wall clock: the CLI is the only place allowed to read it) or RFC 3339."""
+    if text == "now":
+        return from_datetime(datetime.now(UTC))
+    try:
+        return parse_rfc3339(text)
+    except TimeFormatError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--start") from None
+
+
+def write_jsonl(
+    records: object, out: IO[bytes], total: int, progress: IO[str] | None
+) -> tuple[int, int]:
+    """Write records (dicts as JSON, malformed bytes as they are), one per line.
+
+    Returns (valid, malformed) counts; prints a progress line to ``progress`` if given.
+    """
+    valid = malformed = 0
+    buf: list[bytes] = []
+    began = last = time.monotonic()
+    for record in records:  # type: ignore[attr-defined]
+        if isinstance(record, bytes):
+            malformed += 1
+            buf.append(record)
+        else:
+            valid += 1
+            buf.append(orjson.dumps(record))
+        if len(buf) >= _FLUSH_EVERY:
+            out.write(b"\n".join(buf) + b"\n")
+            buf.clear()
+            now = time.monotonic()
+            if progress is not None and now - last >= _PROGRESS_EVERY_S:
+                last = now
+                done = valid + malformed
+                progress.write(
+                    f"\rsimulate: {done:,}/{total:,} records ({100 * done // max(total, 1)}%), "
+                    f"{malformed:,} malformed, {done / (now - began):,.0f}/s"
+                )
+                progress.flush()
+    if buf:
+        out.write(b"\n".join(buf) + b"\n")
+    out.flush()
+    if progress is not None:
+        elapsed = max(time.monotonic() - began, 1e-9)
+        progress.write(
+            f"\rsimulate: {valid + malformed:,} records ({valid:,} valid, {malformed:,} "
+            f"malformed) in {elapsed:.2f} s, {(valid + malformed) / elapsed:,.0f}/s\n"
+        )
+        progress.flush()
+    return valid, malformed
+
+
+@app.command("simulate")
+def simulate_command(
+    rate: Annotated[float, typer.Option("--rate", help="Events per second of event time.")],
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of event time.")],
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same output.")] = 1,
+    start: Annotated[
+        str,
+        typer.Option(
+            "--start", help=f"RFC 3339 start of event time, or 'now' (default {DEFAULT_START})."
+        ),
+    ] = DEFAULT_START,
+    customers: Annotated[
+        int | None,
+        typer.Option(
+            "--customers",
+            min=1,
+            help="Customer pool size (default: about 20 events each, at least 200 x rate).",
+        ),
+    ] = None,
+    malformed_rate: Annotated[
+        float,
+        typer.Option("--malformed-rate", min=0.0, max=1.0, help="Share of malformed records."),
+    ] = 0.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write JSON lines here (default: stdout).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+) -> None:
+    """Generate realistic synthetic customer traffic as JSON lines (one envelope a line)."""
+    if rate <= 0 or duration < 0:
+        raise typer.BadParameter("need --rate > 0 and --duration >= 0")
+    start_ms = resolve_start(start)
+    total = planned_count(rate, duration)
+    records = simulate(seed, rate, duration, start_ms, customers, malformed_rate)
+    progress = None if quiet else sys.stderr
+    if out is None:
+        try:
+            write_jsonl(records, sys.stdout.buffer, total, progress)
+        except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+            sys.stderr.write("\n")
+    else:
+        with out.open("wb") as fh:
+            write_jsonl(records, fh, total, progress)
