@@ -69,6 +69,22 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(default=6066, ge=1, description="faust's own web port.")
     log_level: str = "info"
 
+    models_dir: Path | None = Field(
+        default=None,
+        description="Trained model artifacts for the scores; unset means every score is 0.0.",
+    )
+    latency_budget_ms: int = Field(
+        default=200, ge=1, description="Event-to-action p99 budget per partition (breaches logged)."
+    )
+    fetch_max_wait_ms: int = Field(
+        default=10,
+        ge=1,
+        description="Tansu profile only: how long the broker may hold an empty fetch.",
+    )
+    tick_interval_ms: int = Field(
+        default=20, ge=1, description="How often the timer scan looks for due timers."
+    )
+
     @cached_property
     def is_embedded(self) -> bool:
         if self.broker_profile != "auto":

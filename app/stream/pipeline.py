@@ -1,10 +1,13 @@
 """The faust application: topics, tables and agents. Agents move bytes and call the core.
 
-    events, events.receipts --ingest--> segue.customer-events (key = customer id) --profiles-->
-    profiles table (RocksDB, changelog)            invalid input --> segue.dlq (reason, bytes)
+    events, events.receipts --ingest--> segue.customer-events (key = customer id) --journeys-->
+        profiles table (profile + journey state, RocksDB, changelog)
+        timers table (customer -> next due ms, changelog) --ticker--> ticks into customer-events
+        actions.<channel>, segue.decisions
+    invalid input --> segue.dlq (reason, bytes)
 
-A profiles-table value is ``{"sources": {"topic/partition": last applied input offset},
-"profile": {...}}``.
+Both agents read in batches (``take_events``) and produce through one confluent-kafka producer
+(app/stream/sink.py), awaiting the batch's deliveries before faust may ack it. See docs/live.md.
 """
 
 from __future__ import annotations
@@ -13,13 +16,32 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import orjson
 
 from app.core.dlq import dlq_record
 from app.core.envelope import InvalidEvent, decode_event
-from app.core.profile import fold, new_profile
+from app.core.journeys import Engine
+from app.kafka_io import partition_for
 from app.settings import Settings
 from app.stream import codec, compat, metrics
+from app.stream.journey_agent import (  # noqa: F401  (re-exported for the CLI and tests)
+    Item,
+    JourneyProcessor,
+    applied_before,
+    new_record,
+)
+from app.stream.latency import LatencyTracker
+from app.stream.sink import Batch, Sink
+from app.stream.tables import TableStore
+from app.stream.ticker import Ticker
+from app.stream.timer_index import TimerIndex
 from app.topics.specs import TopicNames
+
+#: records per batch at most, and how long a batch waits to fill (latency vs. overhead)
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.005
+#: how often latency windows, lag and timer backlog are reported
+REPORT_INTERVAL_S = 5.0
 
 
 def faust_id(settings: Settings) -> str:
@@ -28,7 +50,7 @@ def faust_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}{settings.app_id}"
 
 
-def create_app(settings: Settings, data_dir: Path) -> faust.App:
+def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
     codec.register()
     names = TopicNames(settings)
     conf: dict[str, Any] = {
@@ -53,6 +75,7 @@ def create_app(settings: Settings, data_dir: Path) -> faust.App:
         conf["broker_credentials"] = _credentials(settings)
     conf.update(compat.faust_overrides(settings))
     app = faust.App(faust_id(settings), **conf)
+    compat.install_transport(app, settings)
 
     inputs = app.topic(
         *names.inputs,
@@ -61,7 +84,6 @@ def create_app(settings: Settings, data_dir: Path) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    dlq = app.topic(names.dlq, key_serializer="raw", value_serializer="orjson")
     customer_events = app.topic(
         names.customer_events,
         key_type=bytes,
@@ -75,80 +97,93 @@ def create_app(settings: Settings, data_dir: Path) -> faust.App:
         partitions=settings.partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
     )
+    timers = app.Table(
+        "timers",
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
+    )
+    store = TableStore(profiles, timers)
+    sink = Sink(settings)
+    index = TimerIndex()
+    latency = LatencyTracker(settings.latency_budget_ms)
+    processor = JourneyProcessor(engine, names, sink, index, latency)
+    progress: dict[tuple[str, int], int] = {}  # last processed offset per input partition
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            metrics.EVENTS_IN.labels(message.topic).inc()
-            try:
-                valid = decode_event(message.value)
-                if not message.key:
-                    raise InvalidEvent("missing key: records must be keyed by customer id")
-            except InvalidEvent as exc:
-                metrics.EVENTS_REJECTED.labels(metrics.reason_kind(exc.reason)).inc()
-                await dlq.send(
-                    key=message.key,
-                    value=dlq_record(
-                        exc.reason,
-                        message.value,
-                        message.key,
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        int(message.timestamp * 1000),
-                    ),
-                )
-                continue
-            metrics.EVENTS_ACCEPTED.inc()
-            # Where it came from: lets the profile agent drop a record that a crash made us
-            # forward twice (see applied_before).
-            valid["source"] = {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
-            }
-            await customer_events.send(key=valid["key"].encode(), value=valid)
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            out = sink.batch()
+            for event in batch:
+                message = event.message
+                progress[message.topic, message.partition] = message.offset
+                forward(names, sink, out, settings.partitions, message)
+            await sink.deliver(out)
 
-    @app.agent(customer_events, name="profiles")
-    async def profile_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
-        async for event in stream:
-            key = event["key"]
-            record = profiles.get(key)
-            if record is None:
-                record = new_record(key)
-                metrics.PROFILES_CREATED.inc()
-            if applied_before(record, event):
-                metrics.REDELIVERED_SKIPPED.inc()
-                continue
-            fold(record["profile"], event)
-            profiles[key] = record
-            metrics.PROFILE_UPDATES.inc()
+    @app.agent(customer_events, name="journeys")
+    async def journey_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            items = []
+            for event in batch:
+                message = event.message
+                progress[message.topic, message.partition] = message.offset
+                items.append(Item(event.value, message.partition, message.offset, event))
+            await processor.process(items, store)
+
+    ticker = Ticker(app, settings, names, sink, index, timers)
+    app.on_rebalance_complete.connect(ticker.on_rebalance_complete)
+
+    @app.timer(settings.tick_interval_ms / 1000)
+    async def tick() -> None:
+        await ticker.run_once()
+
+    @app.timer(REPORT_INTERVAL_S)
+    async def report() -> None:
+        latency.report()
+        ticker.report(progress)
 
     app.segue_profiles = profiles  # type: ignore[attr-defined]
+    app.segue_sink = sink  # type: ignore[attr-defined]
     return app
 
 
-def new_record(key: str) -> dict[str, Any]:
-    return {"sources": {}, "profile": new_profile(key)}
-
-
-def applied_before(record: dict[str, Any], event: dict[str, Any]) -> bool:
-    """True if this input record was already folded (and record it as applied if not).
-
-    Processing is at-least-once: after a crash, ingest may forward input records again and
-    the profile agent may see customer-events records again. Ingest forwards each input
-    partition in order, so for one key the input offsets from one input partition only grow;
-    an offset at or below the last applied one is a repeat."""
-    source = event.get("source")
-    if not source:
-        return False
-    slot = f"{source['topic']}/{source['partition']}"
-    sources = record["sources"]
-    if source["offset"] <= sources.get(slot, -1):
-        return True
-    sources[slot] = source["offset"]
-    return False
+def forward(names: TopicNames, sink: Sink, out: Batch, partitions: int, message: Any) -> None:
+    """One input record: validated and forwarded keyed by customer, or dead-lettered."""
+    metrics.EVENTS_IN.labels(message.topic).inc()
+    try:
+        valid = decode_event(message.value)
+        if not message.key:
+            raise InvalidEvent("missing key: records must be keyed by customer id")
+    except InvalidEvent as exc:
+        metrics.EVENTS_REJECTED.labels(metrics.reason_kind(exc.reason)).inc()
+        record = dlq_record(
+            exc.reason,
+            message.value,
+            message.key,
+            message.topic,
+            message.partition,
+            message.offset,
+            int(message.timestamp * 1000),
+        )
+        sink.produce(out, names.dlq, message.key, orjson.dumps(record))
+        return
+    metrics.EVENTS_ACCEPTED.inc()
+    # Where it came from: lets the journey agent drop a record that a crash made us forward
+    # twice (see applied_before), and measure latency from the input's broker timestamp.
+    valid["source"] = {
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "timestamp": int(message.timestamp * 1000),
+    }
+    key = valid["key"].encode()
+    sink.produce(
+        out,
+        names.customer_events,
+        key,
+        orjson.dumps(valid),
+        partition=partition_for(key, partitions),
+    )
 
 
 def _credentials(settings: Settings) -> Any:

@@ -67,6 +67,7 @@ class TopicNames:
         self.customer_events = t("segue.customer-events")
         self.decisions = t("segue.decisions")
         self.profiles_changelog = t(f"{settings.app_id}-profiles-changelog")
+        self.timers_changelog = t(f"{settings.app_id}-timers-changelog")
         self.actions = {ch: t(f"actions.{ch}") for ch in CHANNELS}
 
     @property

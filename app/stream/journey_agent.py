@@ -1,0 +1,232 @@
+"""The journey agent's work on one batch of customer-keyed records (events and timer ticks).
+
+One table value per customer holds everything the engine needs, so each customer touched by a
+batch is read once and written once (the changelog write is the throughput wall):
+
+    {"sources": {"topic/partition": last applied input offset},   # the redelivery guard
+     "profile": {...},                                             # app/core/profile.py
+     "journeys": {...}}                                            # app/core/journeys/state.py
+
+Order of work for a batch (at-least-once, see docs/live.md):
+1. every record runs through the engine (``handle_event`` for an event at its own time,
+   ``advance`` to the tick's time for a tick), against a batch-local copy of the values;
+2. the actions (to ``actions.<channel>``) and decisions are produced and awaited;
+3. only then are the table values and the timers table written, and the timer index updated;
+4. the caller lets faust ack the batch. A crash before 3 replays the batch on the old state
+   (the same action ids again); a crash between 3 and the commit replays it against the new
+   state, where ``applied_before`` skips every event (their actions were delivered in 2).
+
+This module knows no faust: the tables are reached through the :class:`Store` protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from prometheus_client import Counter, Gauge
+
+from app.core.journeys import Engine, Outcome
+from app.core.journeys.state import next_due
+from app.core.profile import new_profile
+from app.core.timeutil import format_ms, parse_rfc3339
+from app.stream import metrics
+from app.stream.latency import LatencyTracker
+from app.stream.sink import Batch, Sink
+from app.stream.timer_index import TimerIndex
+from app.topics.specs import TopicNames
+
+ACTIONS = Counter("segue_actions_total", "Actions emitted", ["channel", "journey"])
+DECISIONS = Counter("segue_decisions_total", "Suppressed and held-out sends", ["reason"])
+TRANSITIONS = Counter(
+    "segue_journey_transitions_total", "Entries entered, ended, ...", ["journey", "kind"]
+)
+TICKS = Counter("segue_ticks_handled_total", "Timer ticks handled by the journey agent")
+EXPRESSION_FAILURES = Gauge(
+    "segue_expression_failures", "Failed expression evaluations since start", ["journey"]
+)
+TIMER_LAG = Gauge(
+    "segue_timer_lag_seconds", "Last timer action: delivered minus its due time", ["partition"]
+)
+
+
+@dataclass(slots=True)
+class Item:
+    """One record of the batch: its value and where it came from."""
+
+    value: dict[str, Any]
+    partition: int
+    offset: int
+    handle: Any = None  # the faust event (the table partition context); opaque here
+
+
+class Store(Protocol):
+    def get_record(self, handle: Any, key: str) -> dict[str, Any] | None: ...
+    def put_record(self, handle: Any, key: str, record: dict[str, Any]) -> None: ...
+    def get_timer(self, handle: Any, key: str) -> int | None: ...
+    def put_timer(self, handle: Any, key: str, due: int | None) -> None: ...
+
+
+@dataclass(slots=True)
+class Slot:
+    """A customer touched by the batch."""
+
+    handle: Any
+    partition: int
+    record: dict[str, Any]
+    due_before: int | None
+    dirty: bool = False
+    heal: bool = False  # a redelivery was skipped: re-check the timers table against the state
+
+
+@dataclass
+class Outputs:
+    batch: Batch
+    actions: int = 0
+    decisions: int = 0
+    pending: list[Callable[..., None]] = field(default_factory=list)
+
+
+def new_record(key: str) -> dict[str, Any]:
+    return {"sources": {}, "profile": new_profile(key), "journeys": {}}
+
+
+def applied_before(record: dict[str, Any], event: dict[str, Any]) -> bool:
+    """True if this input record was already applied (and record it as applied if not).
+
+    Processing is at-least-once: after a crash, ingest may forward input records again and
+    the journey agent may see customer-events records again. Ingest forwards each input
+    partition in order, so for one key the input offsets from one input partition only grow;
+    an offset at or below the last applied one is a repeat."""
+    source = event.get("source")
+    if not source:
+        return False
+    slot = f"{source['topic']}/{source['partition']}"
+    sources = record["sources"]
+    if source["offset"] <= sources.get(slot, -1):
+        return True
+    sources[slot] = source["offset"]
+    return False
+
+
+class JourneyProcessor:
+    def __init__(
+        self,
+        engine: Engine,
+        names: TopicNames,
+        sink: Sink,
+        index: TimerIndex,
+        latency: LatencyTracker,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.names = names
+        self.sink = sink
+        self.index = index
+        self.latency = latency
+        self.clock = clock
+
+    async def process(self, items: list[Item], store: Store) -> None:
+        engine = self.engine
+        slots: dict[str, Slot] = {}
+        out = Outputs(self.sink.batch())
+        for item in items:
+            value = item.value
+            key = value["key"]
+            slot = slots.get(key)
+            if slot is None:
+                record = store.get_record(item.handle, key)
+                if record is None:
+                    record = new_record(key)
+                    metrics.PROFILES_CREATED.inc()
+                jstate = record.get("journeys") or engine.new_state(key)
+                record["journeys"] = jstate
+                slot = slots[key] = Slot(item.handle, item.partition, record, next_due(jstate))
+            record = slot.record
+            tick = value.get("tick")
+            if tick is not None:
+                TICKS.inc()
+                due = next_due(record["journeys"])
+                if due is None or due > tick:
+                    continue  # a duplicate or stale tick: nothing is due
+                outcome = engine.advance(record["profile"], record["journeys"], tick)
+                source_ts = None
+            else:
+                self.index.saw_event(item.partition, value["ts"])
+                if applied_before(record, value):
+                    metrics.REDELIVERED_SKIPPED.inc()
+                    slot.heal = True
+                    continue
+                outcome = engine.handle_event(record["profile"], record["journeys"], value)
+                metrics.PROFILE_UPDATES.inc()
+                source_ts = value["source"].get("timestamp") if value.get("source") else None
+            slot.dirty = True
+            slot.handle = item.handle
+            self._emit(outcome, key, item.partition, source_ts, out)
+
+        if out.batch.left:
+            await self.sink.deliver(out.batch)
+        for done in out.pending:
+            done()
+
+        for key, slot in slots.items():
+            due = next_due(slot.record["journeys"])
+            if slot.dirty:
+                store.put_record(slot.handle, key, slot.record)
+            if due != slot.due_before or (slot.heal and store.get_timer(slot.handle, key) != due):
+                store.put_timer(slot.handle, key, due)
+            self.index.set(slot.partition, key, due)
+        for jid, n in engine.failures.items():
+            EXPRESSION_FAILURES.labels(jid).set(n)
+
+    def _emit(
+        self, outcome: Outcome, key: str, partition: int, source_ts: int | None, out: Outputs
+    ) -> None:
+        if outcome.transitions:
+            for t in outcome.transitions:
+                TRANSITIONS.labels(t.journey, t.kind).inc()
+        if not outcome.actions and not outcome.decisions:
+            return
+        now = int(self.clock() * 1000)
+        decided_at = format_ms(now)
+        source_at = format_ms(source_ts) if source_ts is not None else None
+        kbytes = key.encode()
+        sink, batch = self.sink, out.batch
+        for action in outcome.actions:
+            action["decided_at"] = decided_at
+            action["source_timestamp"] = source_at
+            channel = action["channel"]
+            sink.produce(
+                batch,
+                self.names.actions[channel],
+                kbytes,
+                orjson.dumps(action),
+                on_delivered=self._on_delivered(partition, source_ts, action),
+            )
+            out.pending.append(ACTIONS.labels(channel, action["journey"]).inc)
+        for decision in outcome.decisions:
+            decision["decided_at"] = decided_at
+            decision["source_timestamp"] = source_at
+            sink.produce(batch, self.names.decisions, kbytes, orjson.dumps(decision))
+            out.pending.append(DECISIONS.labels(decision["reason"]).inc)
+
+    def _on_delivered(
+        self, partition: int, source_ts: int | None, action: dict[str, Any]
+    ) -> Callable[[int], None]:
+        if source_ts is not None:
+            record = self.latency.record
+
+            def event_latency(delivered: int) -> None:
+                record(partition, delivered - source_ts)
+
+            return event_latency
+        due = parse_rfc3339(action["event_time"])
+        gauge = TIMER_LAG.labels(str(partition))
+
+        def timer_lag(delivered: int) -> None:
+            gauge.set((delivered - due) / 1000)
+
+        return timer_lag
