@@ -36,7 +36,7 @@ from app.core.timeutil import format_ms, parse_rfc3339
 from app.stream import metrics
 from app.stream.latency import LatencyTracker
 from app.stream.sink import Batch, Sink
-from app.stream.timer_index import TimerIndex
+from app.stream.timer_index import TimerIndex, clock_key
 from app.topics.specs import TopicNames
 
 ACTIONS = Counter("segue_actions_total", "Actions emitted", ["channel", "journey"])
@@ -133,6 +133,8 @@ class JourneyProcessor:
         engine = self.engine
         slots: dict[str, Slot] = {}
         out = Outputs(self.sink.batch())
+        index = self.index
+        clocks: dict[int, Item] = {}  # partitions whose newest event time moved: one of their items
         for item in items:
             value = item.value
             key = value["key"]
@@ -155,7 +157,9 @@ class JourneyProcessor:
                 outcome = engine.advance(record["profile"], record["journeys"], tick)
                 source_ts = None
             else:
-                self.index.saw_event(item.partition, value["ts"])
+                if value["ts"] > index.newest(item.partition):
+                    index.saw_event(item.partition, value["ts"])
+                    clocks[item.partition] = item
                 if applied_before(record, value):
                     metrics.REDELIVERED_SKIPPED.inc()
                     slot.heal = True
@@ -178,7 +182,9 @@ class JourneyProcessor:
                 store.put_record(slot.handle, key, slot.record)
             if due != slot.due_before or (slot.heal and store.get_timer(slot.handle, key) != due):
                 store.put_timer(slot.handle, key, due)
-            self.index.set(slot.partition, key, due)
+            index.set(slot.partition, key, due)
+        for partition, item in clocks.items():
+            store.put_timer(item.handle, clock_key(partition), index.newest(partition))
         for jid, n in engine.failures.items():
             EXPRESSION_FAILURES.labels(jid).set(n)
 

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge
 from app.kafka_io import partition_for
 from app.settings import Settings
 from app.stream.sink import Sink
-from app.stream.timer_index import TimerIndex
+from app.stream.timer_index import CLOCK_PREFIX, TimerIndex
 from app.topics.specs import TopicNames
 
 log = logging.getLogger("segue.timers")
@@ -59,7 +59,7 @@ class Ticker:
     def rebuild(self) -> None:
         owned = self.owned()
         n = self.partitions
-        timers = [(partition_for(k.encode(), n), k, due) for k, due in self.timers.items()]
+        timers = [(partition_of(k, n), k, due) for k, due in self.timers.items()]
         self.index.reset(owned, timers)
         self.stale = False
         log.info(
@@ -93,3 +93,10 @@ class Ticker:
             if done is None or high is None:
                 continue
             LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - done - 1))
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a timers-table key: a customer's, or the one a clock key names."""
+    if key.startswith(CLOCK_PREFIX):
+        return int(key[len(CLOCK_PREFIX) :])
+    return partition_for(key.encode(), partitions)

@@ -18,6 +18,13 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+#: timers-table key under which a partition's newest event time is kept (NUL: never a customer)
+CLOCK_PREFIX = "\x00clock/"
+
+
+def clock_key(partition: int) -> str:
+    return f"{CLOCK_PREFIX}{partition}"
+
 
 @dataclass(frozen=True, slots=True)
 class Tick:
@@ -39,16 +46,22 @@ class TimerIndex:
     # -- ownership -----------------------------------------------------------------------------
 
     def reset(self, partitions: Iterable[int], timers: Iterable[tuple[int, str, int]]) -> None:
-        """Own exactly ``partitions``, with the (partition, key, due) timers read from the table.
+        """Own exactly ``partitions``, with the (partition, key, due) timers read from the table
+        (``clock_key`` entries give a partition's newest event time, kept durable so that a
+        restart or a new owner does not move the partition's time backwards).
 
-        Newest-event times of partitions still owned are kept; in-flight marks are dropped, so
-        every due timer is ticked again (cheap, and safe after a rebalance)."""
+        In-flight marks are dropped, so every due timer is ticked again (cheap, and safe after
+        a rebalance)."""
         owned = set(partitions)
         self._due = {p: {} for p in owned}
         self._newest = {p: t for p, t in self._newest.items() if p in owned}
         self._inflight = {}
         for partition, key, due in timers:
-            if partition in owned:
+            if partition not in owned:
+                continue
+            if key.startswith(CLOCK_PREFIX):
+                self.saw_event(partition, due)
+            else:
                 self._due[partition][key] = due
         self._heaps = {p: [(d, k) for k, d in keys.items()] for p, keys in self._due.items()}
         for heap in self._heaps.values():
@@ -76,6 +89,9 @@ class TimerIndex:
     def saw_event(self, partition: int, ts: int) -> None:
         if ts > self._newest.get(partition, 0):
             self._newest[partition] = ts
+
+    def newest(self, partition: int) -> int:
+        return self._newest.get(partition, 0)
 
     def partition_time(self, partition: int, wall_ms: int) -> int:
         return max(wall_ms, self._newest.get(partition, 0))

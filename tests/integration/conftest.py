@@ -30,8 +30,8 @@ def deployment(broker: BrokerUnderTest, tmp_path: Path) -> Deployment:
 def start_worker(deployment: Deployment) -> Iterator[object]:
     started: list[WorkerProcess] = []
 
-    def start(worker_id: str = "0") -> WorkerProcess:
-        worker = WorkerProcess(deployment, worker_id).start()
+    def start(worker_id: str = "0", *args: str) -> WorkerProcess:
+        worker = WorkerProcess(deployment, worker_id, args).start()
         started.append(worker)
         return worker
 

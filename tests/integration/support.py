@@ -77,9 +77,12 @@ class Deployment:
 class WorkerProcess:
     """``segue worker`` in a subprocess, with its own metrics port and log file."""
 
-    def __init__(self, deployment: Deployment, worker_id: str = "0") -> None:
+    def __init__(
+        self, deployment: Deployment, worker_id: str = "0", args: tuple[str, ...] = ()
+    ) -> None:
         self.deployment = deployment
         self.worker_id = worker_id
+        self.args = args
         self.metrics_port = free_port()
         self.log_path = deployment.tmp / f"worker-{worker_id}-{uuid.uuid4().hex[:4]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -88,7 +91,7 @@ class WorkerProcess:
         env = {**self.deployment.env, "SEGUE_METRICS_PORT": str(self.metrics_port)}
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker", "--worker-id", self.worker_id],
+            [sys.executable, "-m", "app", "worker", "--worker-id", self.worker_id, *self.args],
             cwd=ROOT,
             env=env,
             stdout=log,
