@@ -108,8 +108,8 @@ class TimerIndex:
                 due, key = heapq.heappop(heap)
                 if keys.get(key) != due:
                     continue  # stale: the timer moved or went
-                sent = self._inflight.get(key)
-                if sent is not None and sent[1] == due:
+                flying = self._inflight.get(key)
+                if flying is not None and flying[1] == due:
                     continue  # a second heap entry of a timer that was set again
                 self._inflight[key] = (partition, due, mono_s)
                 ticks.append(Tick(partition, key, due, now))
