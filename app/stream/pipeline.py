@@ -12,6 +12,10 @@ Both agents read in batches (``take_events``) and produce through one confluent-
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +44,13 @@ from app.topics.specs import TopicNames
 #: records per batch at most, and how long a batch waits to fill (latency vs. overhead)
 BATCH_MAX = 500
 BATCH_WITHIN_S = 0.005
+#: the worker's exit code when a batch failed (delivery refused, a bug): restart it
+EXIT_BATCH_FAILED = 70
 #: how often latency windows, lag and timer backlog are reported
 REPORT_INTERVAL_S = 5.0
+
+
+log = logging.getLogger("segue.pipeline")
 
 
 def faust_id(settings: Settings) -> str:
@@ -113,22 +122,24 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            out = sink.batch()
-            for event in batch:
-                message = event.message
-                progress[message.topic, message.partition] = message.offset
-                forward(names, sink, out, settings.partitions, message)
-            await sink.deliver(out)
+            with fail_fast("ingest"):
+                out = sink.batch()
+                for event in batch:
+                    message = event.message
+                    progress[message.topic, message.partition] = message.offset
+                    forward(names, sink, out, settings.partitions, message)
+                await sink.deliver(out)
 
     @app.agent(customer_events, name="journeys")
     async def journey_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            items = []
-            for event in batch:
-                message = event.message
-                progress[message.topic, message.partition] = message.offset
-                items.append(Item(event.value, message.partition, message.offset, event))
-            await processor.process(items, store)
+            with fail_fast("journeys"):
+                items = []
+                for event in batch:
+                    message = event.message
+                    progress[message.topic, message.partition] = message.offset
+                    items.append(Item(event.value, message.partition, message.offset, event))
+                await processor.process(items, store)
 
     ticker = Ticker(app, settings, names, sink, index, timers)
     app.on_rebalance_complete.connect(ticker.on_rebalance_complete)
@@ -145,6 +156,22 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
     app.segue_profiles = profiles  # type: ignore[attr-defined]
     app.segue_sink = sink  # type: ignore[attr-defined]
     return app
+
+
+@contextmanager
+def fail_fast(agent: str) -> Iterator[None]:
+    """Exit the process at once if a batch fails.
+
+    faust's ``take_events`` acks the batch's records in a ``finally`` even when the loop body
+    raised, and a later commit would then skip records whose outputs were never delivered. A
+    hard exit commits nothing: the batch is processed again after the restart (at-least-once).
+    """
+    try:
+        yield
+    except Exception:
+        log.exception("%s: a batch failed; exiting without committing its offsets", agent)
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
 
 
 def forward(names: TopicNames, sink: Sink, out: Batch, partitions: int, message: Any) -> None:
