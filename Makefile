@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SEGUE  := $(VENV)/bin/segue
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench models clean broker-start broker-stop install
+.PHONY: demo test lint bench models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -26,9 +26,15 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app tests models
-	$(VENV)/bin/ruff format --check app tests models
+	$(VENV)/bin/ruff check app tests models bench tools
+	$(VENV)/bin/ruff format --check app tests models bench tools
 	$(VENV)/bin/mypy app
+
+## Benchmarks (quick sizes): the core's replay rate, one model score, ingest + profiles live.
+bench: $(STAMP)
+	$(PY) bench/core_replay.py --quick
+	$(PY) bench/score_cost.py
+	$(PY) bench/ingest_profiles.py --events 20000
 
 ## Retrain the churn and intent models from models/data (artifacts, cards, plots, manifest).
 models: $(STAMP)
@@ -39,6 +45,9 @@ broker-start: $(STAMP)
 
 broker-stop: $(STAMP)
 	$(SEGUE) broker stop
+
+broker-status: $(STAMP)
+	$(SEGUE) broker status
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache
