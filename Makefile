@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SEGUE  := $(VENV)/bin/segue
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench models clean broker-start broker-stop broker-status install
+.PHONY: demo test lint bench bench-quick models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -30,11 +30,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check app tests models bench tools
 	$(VENV)/bin/mypy app
 
-## Benchmarks (quick sizes): the core's replay rate, one model score, ingest + profiles live.
+## Benchmarks: limit vs framework vs Segue side by side, the core alone, one model score.
+## Writes BENCHMARKS.md and bench/latency.png. bench-quick finishes in about 3 minutes.
 bench: $(STAMP)
-	$(PY) bench/core_replay.py --quick
-	$(PY) bench/score_cost.py
-	$(PY) bench/ingest_profiles.py --events 20000
+	$(PY) bench/run_bench.py
+
+bench-quick: $(STAMP)
+	$(PY) bench/run_bench.py --quick
 
 ## Retrain the churn and intent models from models/data (artifacts, cards, plots, manifest).
 models: $(STAMP)
