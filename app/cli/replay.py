@@ -17,7 +17,7 @@ from app.cli import app
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
-from app.core.journeys.problems import DefinitionError
+from app.core.journeys.problems import DefinitionError, DefinitionProblem
 from app.core.journeys.replay import ReplayError, dump_lines, parse_events, replay
 from app.core.timeutil import TimeFormatError, parse_rfc3339
 
@@ -53,12 +53,15 @@ def replay_command(
     ] = None,
 ) -> None:
     """Replay EVENTS through the journeys and write the actions they would have emitted."""
+    warnings: list[DefinitionProblem] = []
     try:
-        engine = Engine(load_journeys(journeys), load_policies(policies))
+        engine = Engine(load_journeys(journeys, warnings), load_policies(policies))
     except DefinitionError as exc:
         raise _fail(f"invalid definitions:\n{exc}") from None
     except CompileError as exc:
         raise _fail(f"invalid definitions: {exc}") from None
+    for warning in warnings:  # allowed by the spec: the journeys run, the author is told
+        typer.echo(str(warning), err=True)
     until_ms = None
     if until is not None:
         try:

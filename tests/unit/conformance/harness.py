@@ -82,7 +82,11 @@ def replay(
     """Write the inputs, run ``segue replay ... --decisions``, read the outputs."""
     folder = tmp_path / "journeys"
     folder.mkdir(parents=True, exist_ok=True)
-    docs = journeys if isinstance(journeys, dict) else {f"j{i}.yaml": d for i, d in enumerate(journeys)}
+    docs = (
+        journeys
+        if isinstance(journeys, dict)
+        else {f"j{i}.yaml": d for i, d in enumerate(journeys)}
+    )
     for name, text in docs.items():
         (folder / name).write_text(text)
     lines = []

@@ -13,7 +13,7 @@ frequency_caps:
 
 
 def test_timer_due_at_t_fires_before_the_event_at_t(tmp_path: Path) -> None:
-    """"When the engine is at time T, every timer due at or before T fires first, in order of
+    """ "When the engine is at time T, every timer due at or before T fires first, in order of
     due time, before the event at T is handled." The timer's send is arbitrated in its own
     moment, so it takes the only cap slot although the event's journey has a higher priority."""
     timer = """\
@@ -46,7 +46,7 @@ steps:
 
 
 def test_timers_fire_in_order_of_due_time(tmp_path: Path) -> None:
-    """"every timer due at or before T fires first, in order of due time": the 1h wait fires
+    """ "every timer due at or before T fires first, in order of due time": the 1h wait fires
     before the 2h wait although its journey has the lower priority, so it takes the cap."""
     short = """\
 id: short
@@ -79,7 +79,7 @@ steps:
 
 
 def test_timer_actions_carry_the_due_time(tmp_path: Path) -> None:
-    """"A timer's actions carry the due time as their event_time, not the time the engine
+    """ "A timer's actions carry the due time as their event_time, not the time the engine
     noticed it": the next event comes hours later; the send is stamped with the due time."""
     j = """\
 id: j
@@ -95,7 +95,7 @@ steps:
 
 
 def test_steps_run_at_once_until_the_first_wait(tmp_path: Path) -> None:
-    """"On entry, steps run at once until the first wait or wait_for; a send reached at time T
+    """ "On entry, steps run at once until the first wait or wait_for; a send reached at time T
     has event_time T." """
     j = """\
 id: j
@@ -112,7 +112,7 @@ steps:
 
 
 def test_wait_for_timeout_at_t_wins_over_a_matching_event_at_t(tmp_path: Path) -> None:
-    """"every timer due at or before T fires first ... before the event at T is handled": a
+    """ "every timer due at or before T fires first ... before the event at T is handled": a
     wait_for whose timeout is due at T has timed out when the matching event at T arrives."""
     j = """\
 id: j
@@ -125,13 +125,15 @@ steps:
   - {id: remind, send: {channel: email, template: remind}}
 """
     run = ok(
-        replay(tmp_path, [j], [event("e1", "A", ts("10:00")), event("e2", "OrderPlaced", ts("11:00"))])
+        replay(
+            tmp_path, [j], [event("e1", "A", ts("10:00")), event("e2", "OrderPlaced", ts("11:00"))]
+        )
     )
     assert run.sends() == [(ts("11:00"), "c1", "j", "remind")]
 
 
 def test_phase0_fold_comes_before_everything(tmp_path: Path) -> None:
-    """"(0) it is folded into the customer's profile": the trigger's own event is already in
+    """ "(0) it is folded into the customer's profile": the trigger's own event is already in
     profile.counts and profile.open_tickets when the trigger and exit_on conditions run."""
     j = """\
 id: j
@@ -156,7 +158,7 @@ steps:
 
 
 def test_phase1_exit_comes_before_phase2_wait_for(tmp_path: Path) -> None:
-    """"(1) goals and exit_on of the customer's active entries, (2) wait_for steps waiting for
+    """ "(1) goals and exit_on of the customer's active entries, (2) wait_for steps waiting for
     it": an event that is both the exit and the awaited event ends the entry first."""
     j = """\
 id: j
@@ -168,13 +170,15 @@ steps:
   - {id: thanks, send: {channel: email, template: t}}
 """
     run = ok(
-        replay(tmp_path, [j], [event("e1", "A", ts("10:00")), event("e2", "OrderPlaced", ts("11:00"))])
+        replay(
+            tmp_path, [j], [event("e1", "A", ts("10:00")), event("e2", "OrderPlaced", ts("11:00"))]
+        )
     )
     assert run.sends() == []
 
 
 def test_phase1_goal_comes_before_phase2_wait_for(tmp_path: Path) -> None:
-    """"(1) goals ... (2) wait_for steps": reaching the goal ends the entry, so the wait_for
+    """ "(1) goals ... (2) wait_for steps": reaching the goal ends the entry, so the wait_for
     on the same event never resumes it."""
     j = """\
 id: j
@@ -186,13 +190,15 @@ steps:
   - {id: thanks, send: {channel: email, template: t}}
 """
     run = ok(
-        replay(tmp_path, [j], [event("e1", "A", ts("10:00")), event("e2", "OrderPlaced", ts("11:00"))])
+        replay(
+            tmp_path, [j], [event("e1", "A", ts("10:00")), event("e2", "OrderPlaced", ts("11:00"))]
+        )
     )
     assert run.sends() == []
 
 
 def test_phase2_wait_for_comes_before_phase3_triggers(tmp_path: Path) -> None:
-    """"(2) wait_for steps waiting for it, (3) triggers": an update made by a resumed
+    """ "(2) wait_for steps waiting for it, (3) triggers": an update made by a resumed
     wait_for is visible to a trigger condition of the same event."""
     waiter = """\
 id: waiter
@@ -210,12 +216,18 @@ trigger: {event: B, when: "profile.attributes.flag == true"}
 steps:
   - {id: hello, send: {channel: email, template: t}}
 """
-    run = ok(replay(tmp_path, [waiter, starter], [event("e1", "A", ts("10:00")), event("e2", "B", ts("11:00"))]))
+    run = ok(
+        replay(
+            tmp_path,
+            [waiter, starter],
+            [event("e1", "A", ts("10:00")), event("e2", "B", ts("11:00"))],
+        )
+    )
     assert run.sends() == [(ts("11:00"), "c1", "starter", "hello")]
 
 
 def test_triggers_run_in_priority_then_id_order(tmp_path: Path) -> None:
-    """"(3) triggers that may start new entries (in order of journey priority, then journey
+    """ "(3) triggers that may start new entries (in order of journey priority, then journey
     id)": the higher-priority journey starts first and its update is visible to the other's
     trigger; with equal priority, the smaller id starts first."""
     high = """\
@@ -256,7 +268,7 @@ steps:
 
 
 def test_wait_for_reached_while_handling_an_event_never_matches_it(tmp_path: Path) -> None:
-    """"A wait_for reached while an event is being handled never matches that same event." The
+    """ "A wait_for reached while an event is being handled never matches that same event." The
     trigger event reaches a wait_for on its own type: only a later event of that type matches."""
     j = """\
 id: j
@@ -278,11 +290,16 @@ steps:
             until=ts("12:00"),
         )
     )
-    assert second.sends() == [(ts("10:20"), "c1", "j", "got")]
+    # e2 resumes entry 1, which ends in phase 2; e2 then starts entry 2 in phase 3
+    assert second.sends() == [
+        (ts("10:20"), "c1", "j", "got"),
+        (ts("11:20"), "c1", "j", "timeout"),
+    ]
+    assert [a["entry"] for a in second.actions] == [1, 2]
 
 
 def test_wait_for_reached_in_phase2_does_not_match_the_same_event(tmp_path: Path) -> None:
-    """"A wait_for reached while an event is being handled never matches that same event": a
+    """ "A wait_for reached while an event is being handled never matches that same event": a
     wait_for resumed by event E that reaches a second wait_for on E's type stays there."""
     j = """\
 id: j
@@ -298,14 +315,18 @@ steps:
         replay(
             tmp_path,
             [j],
-            [event("e0", "Start", ts("09:00")), event("e1", "A", ts("10:00")), event("e2", "A", ts("11:00"))],
+            [
+                event("e0", "Start", ts("09:00")),
+                event("e1", "A", ts("10:00")),
+                event("e2", "A", ts("11:00")),
+            ],
         )
     )
     assert run.sends() == [(ts("10:00"), "c1", "j", "one"), (ts("11:00"), "c1", "j", "two")]
 
 
 def test_a_wait_of_zero_fires_in_the_same_moment(tmp_path: Path) -> None:
-    """"wait: DURATION: a durable timer: continue DURATION after the moment the step was
+    """ "wait: DURATION: a durable timer: continue DURATION after the moment the step was
     reached": with 0s, the send that follows has the same event_time."""
     j = """\
 id: j
