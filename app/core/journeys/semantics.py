@@ -196,6 +196,10 @@ def _case_problems(steps: list[Any]) -> Iterator[Found]:
             yield from _branch_defaults(i, body)
         elif kind == "split" and isinstance(body, list):
             yield from _unique(i, body, ("split",), "variant", "variant")
+            weights = [v.get("weight") for v in body if isinstance(v, dict)]
+            numbers = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
+            if numbers and len(numbers) == len(body) and sum(numbers) <= 0:
+                yield ("steps", i, "split"), "the weights must add up to more than 0"
         elif kind == "decide" and isinstance(body, dict) and isinstance(body.get("options"), list):
             yield from _unique(i, body["options"], ("decide", "options"), "id", "option id")
 
