@@ -574,3 +574,38 @@ def test_priority_defaults_to_zero(tmp_path: Path) -> None:
         )
     )
     assert [a["journey"] for a in tie.actions] == ["aa"]
+
+
+def test_only_emitted_sends_count_toward_the_caps(tmp_path: Path) -> None:
+    """ "Only emitted sends count toward the caps": a send suppressed by the cap at 10:30 does
+    not fill the window of the send at 11:00 (the 10:00 send has left (T - per, T])."""
+    run = ok(
+        replay(
+            tmp_path,
+            [send_journey()],
+            [
+                event("e1", "A", ts("10:00")),
+                event("e2", "A", ts("10:30")),
+                event("e3", "A", ts("11:00")),
+            ],
+            policies=CAP,
+        )
+    )
+    assert [a["event_time"] for a in run.actions] == [ts("10:00"), ts("11:00")]
+    assert run.why() == [(ts("10:30"), "c1", "s_j", "suppressed", "frequency_cap")]
+
+
+def test_a_deferred_control_send_is_held_out_when_quiet_hours_end(tmp_path: Path) -> None:
+    """ "control entries' sends pass consent, suppression and quiet hours like any other; where
+    one would be emitted it is recorded as held out instead": deferred, then held out at 08:00."""
+    control = send_journey("ctl", extra="holdout: 1\n")
+    run = ok(
+        replay(
+            tmp_path,
+            [control],
+            [event("e1", "A", ts("22:00"))],
+            policies=QUIET.format(action="defer"),
+            until=ts("09:00", "2026-03-03"),
+        )
+    )
+    assert run.why() == [(ts("08:00", "2026-03-03"), "c1", "s_ctl", "held_out", "holdout")]

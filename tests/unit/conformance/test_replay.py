@@ -257,3 +257,11 @@ def test_every_time_comes_from_the_events(tmp_path: Path) -> None:
     times = {v for line in a.actions for k, v in line.items() if k in ("event_time", "decided_at")}
     assert times == {ts("10:00"), ts("11:00")}
     assert all(orjson.loads(x) for x in a.raw_actions.splitlines())
+
+
+def test_until_that_is_not_rfc3339_is_an_error(tmp_path: Path) -> None:
+    """ "--until RFC3339": anything else is an invalid argument (exit 2, nothing written)."""
+    run = replay(tmp_path, [WAITER], [event("e1", "A", ts("10:00"))], until="tomorrow")
+    assert run.code == 2
+    assert "--until" in run.stderr
+    assert run.raw_actions == b""
