@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SEGUE  := $(VENV)/bin/segue
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench models clean broker-start broker-stop install
+.PHONY: demo test lint bench bench-quick models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -26,9 +26,17 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app tests models
-	$(VENV)/bin/ruff format --check app tests models
+	$(VENV)/bin/ruff check app tests models bench tools
+	$(VENV)/bin/ruff format --check app tests models bench tools
 	$(VENV)/bin/mypy app
+
+## Benchmarks: limit vs framework vs Segue side by side, the core alone, one model score.
+## Writes BENCHMARKS.md and bench/latency.png. bench-quick finishes in about 3 minutes.
+bench: $(STAMP)
+	$(PY) bench/run_bench.py
+
+bench-quick: $(STAMP)
+	$(PY) bench/run_bench.py --quick
 
 ## Retrain the churn and intent models from models/data (artifacts, cards, plots, manifest).
 models: $(STAMP)
@@ -39,6 +47,9 @@ broker-start: $(STAMP)
 
 broker-stop: $(STAMP)
 	$(SEGUE) broker stop
+
+broker-status: $(STAMP)
+	$(SEGUE) broker status
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache

@@ -66,7 +66,10 @@ class Settings(BaseSettings):
         default=Path(".state"), description="Local RocksDB state and pid files."
     )
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 disables.")
-    worker_web_port: int = Field(default=6066, ge=1, description="faust's own web port.")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics endpoint binds (0.0.0.0 in a container).",
+    )
     log_level: str = "info"
 
     models_dir: Path | None = Field(

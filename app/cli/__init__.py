@@ -16,6 +16,7 @@ def _register() -> None:
     # Imported here so that each module can attach its commands to ``app``.
     from app.cli import (  # noqa: F401
         broker,
+        demo,
         journeys,
         kafka,
         profile,

@@ -48,6 +48,8 @@ def validate(
             problems.extend(exc.problems)
     for problem in problems:
         typer.echo(str(problem))
+    # Warnings (unreachable steps, loops without a wait) fail validation too: the spec allows
+    # them, so replay and the worker run such journeys, but they are nearly always mistakes.
     if problems:
         bad_files = len({p.file for p in problems})
         typer.echo(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +13,10 @@ import orjson
 import typer
 
 from app.cli import app
-from app.kafka_io import make_producer, read_partitions
+from app.kafka_io import read_partitions
+from app.publish import publish
 from app.settings import load_settings
 from app.topics.specs import TopicNames
-
-
-def record_key(line: bytes) -> bytes | None:
-    """The customer id (else anonymous id) of an envelope line, as the record key."""
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    key = obj.get("customer_id") or obj.get("anonymous_id")
-    return key.encode() if isinstance(key, str) and key else None
 
 
 class Progress:
@@ -63,39 +53,23 @@ def produce(
     dead-letter handling sees it (unkeyed lines land in the DLQ as 'missing key')."""
     settings = load_settings()
     target = topic or TopicNames(settings).events
-    producer = make_producer(settings)
-    failures: list[str] = []
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failures.append(str(err))
-
     progress = Progress(f"produce {target}")
-    sent = 0
-    with events_file.open("rb") as fh:
-        for raw in fh:
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            while True:
-                try:
-                    producer.produce(
-                        target, key=record_key(line), value=line, on_delivery=on_delivery
-                    )
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    producer.poll(0.1)
-            sent += 1
-            producer.poll(0)
-            progress.update(sent)
-    remaining = producer.flush(60)
-    progress.update(sent, force=True)
-    if failures or remaining:
+
+    def lines() -> Iterator[bytes]:
+        with events_file.open("rb") as fh:
+            for raw in fh:
+                line = raw.rstrip(b"\r\n")
+                if line.strip():
+                    yield line
+
+    stats = publish(settings, lines(), target, on_progress=lambda st: progress.update(st.sent))
+    progress.update(stats.sent, force=True)
+    if stats.errors:
         typer.echo(
-            f"error: {len(failures)} failed, {remaining} undelivered; first: {failures[:1]}",
-            err=True,
+            f"error: {len(stats.errors)} delivery errors; first: {stats.errors[0]}", err=True
         )
         raise typer.Exit(1)
+    sent = stats.sent
     typer.echo(f"published {sent} records to {target} on {settings.bootstrap_servers}")
 
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 all lines replayed; 1 some lines were malformed (reported on stderr with their
 line numbers, skipped, the rest replayed and written); 2 the journeys, the policies or the
-arguments are invalid, or a file cannot be read or written.
+arguments are invalid (including a --models folder whose artifacts do not load), or a file
+cannot be read or written.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from app.cli import app
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
-from app.core.journeys.problems import DefinitionError
+from app.core.journeys.problems import DefinitionError, DefinitionProblem
 from app.core.journeys.replay import ReplayError, dump_lines, parse_events, replay
 from app.core.timeutil import TimeFormatError, parse_rfc3339
+from app.models.artifact import ArtifactError
+from app.models.scorer import load_scorer
 
 #: inputs larger than this get progress lines on stderr
 PROGRESS_BYTES = 8 * 1024 * 1024
@@ -51,14 +54,25 @@ def replay_command(
         Path | None,
         typer.Option("--decisions", help="Also write suppressed and held-out sends."),
     ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option("--models", help="Model artifacts folder; without it every score is 0.0."),
+    ] = None,
 ) -> None:
     """Replay EVENTS through the journeys and write the actions they would have emitted."""
     try:
-        engine = Engine(load_journeys(journeys), load_policies(policies))
+        scorer = load_scorer(models)
+    except ArtifactError as exc:
+        raise _fail(f"--models: {exc}") from None
+    warnings: list[DefinitionProblem] = []
+    try:
+        engine = Engine(load_journeys(journeys, warnings), load_policies(policies), scorer)
     except DefinitionError as exc:
         raise _fail(f"invalid definitions:\n{exc}") from None
     except CompileError as exc:
         raise _fail(f"invalid definitions: {exc}") from None
+    for warning in warnings:  # allowed by the spec: the journeys run, the author is told
+        typer.echo(str(warning), err=True)
     until_ms = None
     if until is not None:
         try:

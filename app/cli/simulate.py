@@ -98,6 +98,15 @@ def simulate_command(
         Path | None, typer.Option("--out", help="Write JSON lines here (default: stdout).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    publish_to_broker: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="Send to the events topic on the configured broker instead of writing lines, "
+            "paced at --rate per wall-clock second (use --no-pace to send at full speed).",
+        ),
+    ] = False,
+    pace: Annotated[bool, typer.Option("--pace/--no-pace", help="Pace --publish.")] = True,
 ) -> None:
     """Generate realistic synthetic customer traffic as JSON lines (one envelope a line)."""
     if rate <= 0 or duration < 0:
@@ -106,6 +115,9 @@ def simulate_command(
     total = planned_count(rate, duration)
     records = simulate(seed, rate, duration, start_ms, customers, malformed_rate)
     progress = None if quiet else sys.stderr
+    if publish_to_broker:
+        _publish(records, total, rate if pace else None, progress)
+        return
     if out is None:
         try:
             write_jsonl(records, sys.stdout.buffer, total, progress)
@@ -114,3 +126,29 @@ def simulate_command(
     else:
         with out.open("wb") as fh:
             write_jsonl(records, fh, total, progress)
+
+
+def _publish(records: object, total: int, rate: float | None, progress: IO[str] | None) -> None:
+    from app.publish import PublishStats, publish
+    from app.settings import load_settings
+    from app.topics.specs import TopicNames
+
+    settings = load_settings()
+    topic = TopicNames(settings).events
+
+    def report(stats: PublishStats) -> None:
+        if progress is not None:
+            progress.write(
+                f"\rsimulate: {stats.sent:,}/{total:,} published to {topic} "
+                f"({stats.malformed:,} malformed)"
+            )
+            progress.flush()
+
+    stats = publish(settings, records, topic, rate=rate, on_progress=report)  # type: ignore[arg-type]
+    if progress is not None:
+        progress.write("\n")
+    if stats.errors:
+        typer.echo(
+            f"error: {len(stats.errors)} delivery errors, first: {stats.errors[0]}", err=True
+        )
+        raise typer.Exit(1)

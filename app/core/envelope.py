@@ -8,6 +8,7 @@ Anything else raises :class:`InvalidEvent` with a reason a producer can act on.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import fastjsonschema
@@ -36,6 +37,36 @@ def _load_validator() -> Any:
 
 _validate = _load_validator()
 
+# Producers (and the simulator) mostly send timestamps already in the normalised form
+# (UTC, ``Z``, ``.mmm`` only when non-zero): for those the text is kept and the epoch ms are
+# computed from a per-day cache, skipping a regex, a datetime parse and a strftime per event.
+_CANONICAL_UTC = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{3}))?Z\Z"
+)
+_DAY_MS: dict[str, int] = {}  # "2026-03-02" -> epoch ms of its UTC midnight
+_DAY_CACHE_SIZE = 100_000
+
+
+def _canonical_ms(text: str) -> int | None:
+    """Epoch ms of a timestamp already in normalised form, else None (use the full parser)."""
+    match = _CANONICAL_UTC.match(text)
+    if match is None:
+        return None
+    day, hh, mm, ss, frac = match.groups()
+    hour, minute, second = int(hh), int(mm), int(ss)
+    if hour > 23 or minute > 59 or second > 59 or frac == "000":
+        return None
+    base = _DAY_MS.get(day)
+    if base is None:
+        try:
+            base = parse_rfc3339(f"{day}T00:00:00Z")  # also rejects 2026-02-30
+        except TimeFormatError:
+            return None
+        if len(_DAY_MS) >= _DAY_CACHE_SIZE:
+            _DAY_MS.clear()
+        _DAY_MS[day] = base
+    return base + ((hour * 60 + minute) * 60 + second) * 1_000 + (int(frac) if frac else 0)
+
 
 def decode_event(raw: bytes | bytearray | memoryview | str | None) -> Event:
     """Decode one JSON envelope from bytes and validate it."""
@@ -62,10 +93,14 @@ def validate_event(obj: Any) -> Event:
                 "missing id: one of customer_id / anonymous_id must be a non-empty string"
             ) from None
         raise InvalidEvent(f"schema: {exc.message}") from None
-    try:
-        ts = parse_rfc3339(obj["timestamp"])
-    except TimeFormatError as exc:
-        raise InvalidEvent(f"timestamp: {exc}") from None
+    timestamp = obj["timestamp"]
+    ts = _canonical_ms(timestamp) if type(timestamp) is str else None
+    if ts is None:
+        try:
+            ts = parse_rfc3339(timestamp)
+        except TimeFormatError as exc:
+            raise InvalidEvent(f"timestamp: {exc}") from None
+        timestamp = format_ms(ts)
     customer_id = obj.get("customer_id") or None
     anonymous_id = obj.get("anonymous_id") or None
     return {
@@ -73,7 +108,7 @@ def validate_event(obj: Any) -> Event:
         "type": obj["type"],
         "customer_id": customer_id,
         "anonymous_id": anonymous_id,
-        "timestamp": format_ms(ts),
+        "timestamp": timestamp,
         "properties": obj.get("properties") or {},
         "context": obj.get("context") or {},
         "ts": ts,

@@ -51,7 +51,8 @@ CHURN_CATEGORIES: dict[str, tuple[str, ...]] = {
         "Mailed check",
     ),
 }
-_ADD_ONS = (
+#: the Telco add-on services, each a CRM attribute (the simulator draws the same ones)
+ADD_ON_ATTRIBUTES = (
     "online_security",
     "online_backup",
     "device_protection",
@@ -131,7 +132,7 @@ def churn_features(profile: dict[str, Any]) -> list[float]:
     fiber = 1.0 if attrs.get("internet_service") == "Fiber optic" else 0.0
     echeck = 1.0 if attrs.get("payment_method") == "Electronic check" else 0.0
     add_ons = 0.0
-    for attr in _ADD_ONS:
+    for attr in ADD_ON_ATTRIBUTES:
         if attrs.get(attr) == "Yes":
             add_ons += 1.0
     out += (

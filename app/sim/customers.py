@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from app.core.features import ADD_ON_ATTRIBUTES
 from app.sim.calibration import TELCO
 from app.sim.sampling import Categorical, from_quantiles, mix64
 
@@ -32,14 +33,7 @@ TIMEZONES = Categorical(
     }
 )
 PLAN_BY_INTERNET = {"No": "basic", "DSL": "standard", "Fiber optic": "premium"}
-ADDONS = (
-    "online_security",
-    "online_backup",
-    "device_protection",
-    "tech_support",
-    "streaming_tv",
-    "streaming_movies",
-)
+ADDONS = ADD_ON_ATTRIBUTES
 _FIRST = ("alex", "sam", "maria", "li", "noah", "emma", "omar", "yuki", "ana", "jon", "priya")
 _LAST = ("smith", "garcia", "chen", "muller", "khan", "silva", "kowalski", "sato", "okafor")
 

@@ -61,7 +61,7 @@ def run_worker(
     for line in report.mismatches:
         log.warning("topic mismatch: %s", line)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     data_dir = data_dir_for(settings, worker_id)
     data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, data_dir, engine)

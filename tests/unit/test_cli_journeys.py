@@ -35,12 +35,12 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     shutil.copy(JOURNEYS_DIR / "cart_recovery.yaml", folder / "a.yaml")
     text = (JOURNEYS_DIR / "onboarding.yaml").read_text()
     bad = write_text(folder, text.replace("goto: tips_push", "goto: tips_pusj"), "b.yaml")
-    policies = write_text(tmp_path, "frequency_caps: [{channel: sms, max: 0, per: 1d}]\n", "p.yml")
+    policies = write_text(tmp_path, "frequency_caps: [{channel: sms, max: -1, per: 1d}]\n", "p.yml")
     result = runner.invoke(app, ["journeys", "validate", str(folder), "--policies", str(policies)])
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0].startswith(f"{bad}: steps[3].split[1].goto: unknown step 'tips_pusj'")
-    assert lines[1].startswith(f"{policies}: frequency_caps[0].max: must be at least 1")
+    assert lines[1].startswith(f"{policies}: frequency_caps[0].max: must be at least 0")
     assert lines[2] == "2 problems in 2 files; 1 of 2 journeys valid"
 
 

@@ -71,9 +71,9 @@ def test_example_policies_file() -> None:
             "unknown IANA time zone",
         ),
         (
-            "frequency_caps: [{channel: sms, max: 0, per: 1d}]",
+            "frequency_caps: [{channel: sms, max: -1, per: 1d}]",
             "frequency_caps[0].max",
-            "at least 1",
+            "at least 0",
         ),
         ("frequency_caps: [{channel: sms, max: 1.5, per: 1d}]", "frequency_caps[0].max", "integer"),
         ("frequency_caps: [{channel: fax, max: 1, per: 1d}]", "frequency_caps[0].channel", "'any'"),

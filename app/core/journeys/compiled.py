@@ -67,8 +67,8 @@ class Step:
     # decide
     propensity: str = ""
     options: tuple[Option, ...] = ()
-    # update: (attribute, expression)
-    sets: tuple[tuple[str, Expr], ...] = ()
+    # update: (attribute, expression or literal value)
+    sets: tuple[tuple[str, Expr | Any], ...] = ()
     #: whether reaching the step can produce an action (so its visits are counted)
     acts: bool = False
 
@@ -232,7 +232,12 @@ def _compile_step(
         step.acts = True
     elif kind == UPDATE:
         sets = body.get("set") or {}
-        step.sets = tuple((name, expr(str(source))) for name, source in sets.items())
+        # a YAML number or boolean is that literal value; null leaves the attribute as it is
+        step.sets = tuple(
+            (name, expr(source) if isinstance(source, str) else source)
+            for name, source in sets.items()
+            if source is not None
+        )
     return step
 
 

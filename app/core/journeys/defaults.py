@@ -26,7 +26,7 @@ def journey_with_defaults(doc: dict[str, Any], source: str) -> dict[str, Any]:
         "exit_on": [{"event": r["event"], "when": r.get("when")} for r in doc.get("exit_on") or []],
         "goal": None
         if goal is None
-        else {"event": goal["event"], "within": goal["within"], "when": goal.get("when")},
+        else {"event": goal["event"], "within": goal.get("within"), "when": goal.get("when")},
         "holdout": float(doc.get("holdout", 0.0)),
         "steps": doc["steps"],
         "source": source,

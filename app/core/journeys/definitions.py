@@ -17,9 +17,13 @@ from app.core.journeys.defaults import (
     journey_with_defaults,
     policies_with_defaults,
 )
-from app.core.journeys.problems import DefinitionError, DefinitionProblem, format_path
+from app.core.journeys.problems import WARNING, DefinitionError, DefinitionProblem, format_path
 from app.core.journeys.schema_check import schema_problems
-from app.core.journeys.semantics import journey_semantic_problems, policies_semantic_problems
+from app.core.journeys.semantics import (
+    journey_semantic_problems,
+    journey_semantic_warnings,
+    policies_semantic_problems,
+)
 from app.core.journeys.yaml_source import YamlDocument, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -36,21 +40,24 @@ def validate_policies(doc: Any, source: str) -> list[DefinitionProblem]:
 
 
 def check_journey_file(path: str | Path) -> tuple[dict[str, Any] | None, list[DefinitionProblem]]:
-    """Read and validate one journey file: (journey with defaults or None, problems)."""
+    """Read and validate one journey file: (journey with defaults or None, problems).
+
+    The journey is None when any problem is an error; warnings alone leave it usable.
+    """
     source = str(path)
     parsed = _read(Path(path), source)
     if parsed.data is None:
         return None, parsed.problems
     problems = parsed.problems + _journey_problems(parsed.data, source, parsed)
-    if problems:
+    if any(p.is_error for p in problems):
         return None, problems
-    return journey_with_defaults(parsed.data, source), []
+    return journey_with_defaults(parsed.data, source), problems
 
 
 def load_journey_file(path: str | Path) -> dict[str, Any]:
-    """One valid journey with defaults applied; raises :class:`DefinitionError`."""
+    """One valid journey with defaults applied; raises :class:`DefinitionError` on errors."""
     journey, problems = check_journey_file(path)
-    if problems or journey is None:
+    if journey is None:
         raise DefinitionError(problems)
     return journey
 
@@ -88,11 +95,16 @@ def check_journeys(directory: str | Path) -> tuple[list[dict[str, Any]], list[De
     return journeys, problems
 
 
-def load_journeys(directory: str | Path) -> list[dict[str, Any]]:
-    """Every journey of a folder, validated, defaults applied; raises :class:`DefinitionError`."""
+def load_journeys(
+    directory: str | Path, warnings: list[DefinitionProblem] | None = None
+) -> list[dict[str, Any]]:
+    """Every journey of a folder, validated, defaults applied; raises :class:`DefinitionError`
+    when any file has an error. Warnings (allowed by the spec) are appended to ``warnings``."""
     journeys, problems = check_journeys(directory)
-    if problems:
-        raise DefinitionError(problems)
+    if any(p.is_error for p in problems):
+        raise DefinitionError([p for p in problems if p.is_error])
+    if warnings is not None:
+        warnings.extend(problems)
     return journeys
 
 
@@ -138,6 +150,9 @@ def _journey_problems(doc: Any, source: str, parsed: YamlDocument) -> list[Defin
     problems = schema_problems(doc, "journey", source, parsed.line_of)
     for path, message in journey_semantic_problems(doc):
         problems.append(DefinitionProblem(source, format_path(path), message, parsed.line_of(path)))
+    for path, message in journey_semantic_warnings(doc):
+        line = parsed.line_of(path)
+        problems.append(DefinitionProblem(source, format_path(path), message, line, WARNING))
     return _ordered(problems)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 PathParts = tuple[str | int, ...]
 ROOT_LABEL = "(root)"
+ERROR = "error"
+WARNING = "warning"
 
 
 def format_path(parts: Iterable[str | int]) -> str:
@@ -31,17 +33,26 @@ class DefinitionProblem:
     """One mistake in a journey or policies file.
 
     ``path`` is empty when the problem concerns the whole document; ``line`` (1-based) is known
-    when the problem was found in a YAML file.
+    when the problem was found in a YAML file. ``severity`` is ``error`` (the file cannot be
+    used) or ``warning`` (the spec allows it, but it is probably a mistake: an unreachable step,
+    a loop without a wait). ``segue journeys validate`` fails on both; the engine loads
+    journeys with warnings.
     """
 
     file: str
     path: str
     message: str
     line: int | None = None
+    severity: str = ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
 
     def __str__(self) -> str:
         where = f" (line {self.line})" if self.line is not None else ""
-        return f"{self.file}: {self.path or ROOT_LABEL}: {self.message}{where}"
+        label = "" if self.is_error else f"{self.severity}: "
+        return f"{self.file}: {self.path or ROOT_LABEL}: {label}{self.message}{where}"
 
 
 class DefinitionError(ValueError):

@@ -193,7 +193,7 @@ class MomentRun:
             elif kind == UPDATE:
                 attributes = m.profile["attributes"]
                 for name, expr in step.sets:
-                    ok, value = m.value(expr, entry)
+                    ok, value = m.value(expr, entry) if isinstance(expr, Expr) else (True, expr)
                     if ok:  # a failing expression leaves the attribute unchanged
                         attributes[name] = value
                         m.profile_changed()

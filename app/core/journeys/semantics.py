@@ -18,7 +18,7 @@ Found = tuple[PathParts, str]
 
 
 def journey_semantic_problems(doc: Any) -> list[Found]:
-    """Every semantic problem of one journey document."""
+    """Every semantic error of one journey document (see ``journey_semantic_warnings``)."""
     if not isinstance(doc, dict):
         return []
     found = list(_expression_problems(doc))
@@ -26,16 +26,30 @@ def journey_semantic_problems(doc: Any) -> list[Found]:
     if not isinstance(steps, list) or not steps:
         return found
     ids = _step_ids(steps, found)
-    broken_references = list(_reference_problems(steps, ids))
-    found.extend(broken_references)
+    found.extend(_reference_problems(steps, ids))
     found.extend(_case_problems(steps))
-    # The graph checks need a sound graph: a mistyped target would make its real target look
-    # unreachable, which is noise on top of the actual mistake.
-    if _ids_usable(steps, ids) and not broken_references:
-        graph = edges(steps)
-        found.extend(_unreachable_problems(steps, graph))
-        found.extend(_loop_problems(steps, graph, ids))
     return found
+
+
+def journey_semantic_warnings(doc: Any) -> list[Found]:
+    """Unreachable steps and loops without a wait: allowed by the spec, so not errors.
+
+    The spec lets a step be skipped by every path (``next`` jumps over it) and lets a loop run
+    without a wait (a branch may leave it after a few rounds; the engine aborts one that never
+    does), so a journey with these must still run. They are usually mistakes, hence warnings.
+    """
+    if not isinstance(doc, dict):
+        return []
+    steps = doc.get("steps")
+    if not isinstance(steps, list) or not steps:
+        return []
+    ids = _step_ids(steps, [])
+    # The graph checks need a sound graph: a mistyped target would make its real target look
+    # unreachable, which is noise on top of the actual mistake (reported as an error).
+    if not _ids_usable(steps, ids) or any(True for _ in _reference_problems(steps, ids)):
+        return []
+    graph = edges(steps)
+    return [*_unreachable_problems(steps, graph), *_loop_problems(steps, graph, ids)]
 
 
 def policies_semantic_problems(doc: Any) -> list[Found]:
@@ -182,6 +196,10 @@ def _case_problems(steps: list[Any]) -> Iterator[Found]:
             yield from _branch_defaults(i, body)
         elif kind == "split" and isinstance(body, list):
             yield from _unique(i, body, ("split",), "variant", "variant")
+            weights = [v.get("weight") for v in body if isinstance(v, dict)]
+            numbers = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
+            if numbers and len(numbers) == len(body) and sum(numbers) <= 0:
+                yield ("steps", i, "split"), "the weights must add up to more than 0"
         elif kind == "decide" and isinstance(body, dict) and isinstance(body.get("options"), list):
             yield from _unique(i, body["options"], ("decide", "options"), "id", "option id")
 

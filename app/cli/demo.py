@@ -1,0 +1,31 @@
+"""``segue demo``: broker, topics, worker, simulated traffic, summary; then stop it all."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from app.cli import app
+from app.settings import load_settings
+
+
+@app.command()
+def demo(
+    rate: float = typer.Option(200.0, help="Simulated events per second."),
+    duration: float = typer.Option(20.0, help="Seconds of traffic."),
+    seed: int = typer.Option(1, help="Simulator seed."),
+    customers: int = typer.Option(400, help="Customer pool size."),
+    malformed_rate: float = typer.Option(0.01, help="Share of malformed events (for the DLQ)."),
+) -> None:
+    """Run the pipeline on the embedded broker with simulated traffic and print a summary."""
+    from app.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        rate=rate,
+        duration_s=duration,
+        seed=seed,
+        customers=customers,
+        malformed_rate=malformed_rate,
+    )
+    raise typer.Exit(run_demo(load_settings(), options, sys.stdout))

@@ -1,0 +1,215 @@
+"""``segue demo``: the whole pipeline on the embedded broker, start to summary, then stop.
+
+Starts only what is not running (the embedded broker, the worker), stops only what it started.
+With a broker that was already running it uses a fresh topic prefix, so the summary counts this
+run alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+from app.broker.embedded import EmbeddedBroker, free_port, port_open
+from app.core.timeutil import format_ms, from_datetime
+from app.kafka_io import read_partitions
+from app.publish import PublishStats, publish
+from app.settings import EMBEDDED_HOST, EMBEDDED_PORT, Settings
+from app.sim import planned_count, simulate
+from app.topics.apply import apply_topics
+from app.topics.specs import TopicNames
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    rate: float = 200.0
+    duration_s: float = 20.0
+    seed: int = 1
+    customers: int = 400
+    malformed_rate: float = 0.01
+    catch_up_timeout_s: float = 180.0
+
+
+class WorkerMetrics:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+    def read(self) -> dict[str, float]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        totals: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("segue_") and "_total" in line:
+                name = line.split("{", 1)[0].split(" ", 1)[0]
+                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+        return totals
+
+
+def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
+    say = lambda text: print(text, file=out, flush=True)  # noqa: E731
+    broker: EmbeddedBroker | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    state_dir = settings.state_dir / "demo"
+    try:
+        if settings.is_embedded:
+            host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
+            candidate = EmbeddedBroker(
+                host or EMBEDDED_HOST, int(port or EMBEDDED_PORT), settings.state_dir
+            )
+            if port_open(candidate.host, candidate.port):
+                say(f"broker    using the broker already running on {candidate.bootstrap}")
+                settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
+            else:
+                candidate.start()
+                broker = candidate
+                say(f"broker    started the embedded broker (Tansu) on {broker.bootstrap}")
+        else:
+            say(f"broker    using {settings.bootstrap_servers}")
+            settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
+
+        report = apply_topics(settings)
+        say(
+            f"topics    {len(report.created)} created, {len(report.present)} present"
+            + (f", MISMATCHES: {report.mismatches}" if report.mismatches else "")
+        )
+
+        # Local state belongs to one broker's changelogs: a memory-only broker starts empty.
+        shutil.rmtree(state_dir, ignore_errors=True)
+        state_dir.mkdir(parents=True)
+        metrics_port = free_port()
+        env = {
+            **os.environ,
+            "SEGUE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "SEGUE_BROKER_PROFILE": "tansu" if settings.is_embedded else "kafka",
+            "SEGUE_TOPIC_PREFIX": settings.topic_prefix,
+            "SEGUE_STATE_DIR": str(state_dir),
+            "SEGUE_METRICS_PORT": str(metrics_port),
+        }
+        log_path = state_dir / "worker.log"
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "app", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        say(f"worker    started (pid {worker.pid}, log {log_path})")
+        metrics = WorkerMetrics(metrics_port)
+
+        names = TopicNames(settings)
+        total = planned_count(options.rate, options.duration_s)
+        start_ms = from_datetime(datetime.now(UTC))
+        say(
+            f"simulate  {total:,} events at {options.rate:g}/s for {options.duration_s:g} s, "
+            f"{options.customers} customers, {options.malformed_rate:.0%} malformed"
+        )
+
+        def progress(stats: PublishStats) -> None:
+            m = metrics.read()
+            out.write(
+                f"\r          published {stats.sent:,}/{total:,} | worker: "
+                f"{m.get('segue_events_in_total', 0):,.0f} in, "
+                f"{m.get('segue_profile_updates_total', 0):,.0f} folded, "
+                f"{m.get('segue_events_rejected_total', 0):,.0f} to DLQ   "
+            )
+            out.flush()
+
+        records = simulate(
+            options.seed,
+            options.rate,
+            options.duration_s,
+            start_ms,
+            options.customers,
+            options.malformed_rate,
+        )
+        stats = publish(settings, records, names.events, rate=options.rate, on_progress=progress)
+        out.write("\n")
+        if stats.errors:
+            say(f"error     {len(stats.errors)} delivery errors, first: {stats.errors[0]}")
+            return 1
+
+        deadline = time.monotonic() + options.catch_up_timeout_s
+        while True:
+            m = metrics.read()
+            done = m.get("segue_events_in_total", 0)
+            accepted = m.get("segue_events_accepted_total", 0)
+            folded = m.get("segue_profile_updates_total", 0) + m.get(
+                "segue_redelivered_skipped_total", 0
+            )
+            if done >= stats.sent and folded >= accepted:
+                break
+            if worker.poll() is not None:
+                say(f"error     the worker exited with {worker.returncode}; see {log_path}")
+                return 1
+            if time.monotonic() > deadline:
+                say(
+                    f"error     the worker processed {done:,.0f} of {stats.sent:,} in time; "
+                    f"see {log_path}"
+                )
+                return 1
+            progress(stats)
+            time.sleep(0.5)
+        progress(stats)
+        out.write("\n")
+        _summary(settings, names, stats, metrics.read(), say)
+        return 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+            say("worker    stopped")
+        if broker is not None:
+            broker.stop()
+            say("broker    stopped")
+
+
+def _summary(
+    settings: Settings, names: TopicNames, stats: PublishStats, metrics: dict[str, float], say: Any
+) -> None:
+    reasons: Counter[str] = Counter()
+    for msg in read_partitions(settings, names.dlq):
+        reasons[orjson.loads(msg.value() or b"{}").get("reason", "?").split(":", 1)[0]] += 1
+    profiles: dict[str, dict[str, Any]] = {}
+    for msg in read_partitions(settings, names.profiles_changelog):
+        key, value = msg.key(), msg.value()
+        if key and value:
+            profiles[orjson.loads(key)] = orjson.loads(value)["profile"]
+    say("")
+    say("Segue demo summary")
+    say(f"  events published     {stats.sent:,} ({stats.malformed:,} malformed on purpose)")
+    say(f"  events in (worker)   {metrics.get('segue_events_in_total', 0):,.0f}")
+    say(f"  accepted             {metrics.get('segue_events_accepted_total', 0):,.0f}")
+    say(
+        f"  rejected to the DLQ  {sum(reasons.values()):,}"
+        + (f"  ({', '.join(f'{r}: {n}' for r, n in reasons.most_common())})" if reasons else "")
+    )
+    say(f"  profiles built       {len(profiles):,}")
+    if profiles:
+        busiest, sample = max(
+            profiles.items(), key=lambda kv: (sum(kv[1]["counts"].values()), kv[0])
+        )
+        shown = dict(sample)
+        shown.pop("session", None)
+        for name in ("first_seen", "last_seen"):
+            if isinstance(shown.get(name), int):
+                shown[name] = format_ms(shown[name])
+        say(f"  busiest profile      {busiest}:")
+        for line in orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode().splitlines():
+            say(f"    {line}")

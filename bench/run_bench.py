@@ -1,0 +1,488 @@
+"""`make bench`: the same simulated stream through three pipelines, side by side in one run.
+
+- limit:     one confluent-kafka process: consume, orjson decode, produce (no state, no logic)
+- framework: a plain faust-streaming agent that forwards each event
+- segue:     the Segue worker (ingest, profiles; journeys and actions once they are live)
+
+For each: sustained throughput (preloaded events, first output to last), event-to-output latency
+p50/p99/p99.9 at fixed rates, peak RSS and CPU seconds per 100,000 events; then the ratios. Also
+the core alone (replay) and one model score. Writes BENCHMARKS.md and bench/latency.png.
+
+    .venv/bin/python bench/run_bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from hdrh.histogram import HdrHistogram
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.core.timeutil import format_ms  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.sim import simulate  # noqa: E402
+from app.topics.apply import apply_topics  # noqa: E402
+from app.topics.specs import TopicNames  # noqa: E402
+
+START_MS = 1_795_420_800_000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Result:
+    name: str
+    throughput: float = 0.0
+    cpu_per_100k: float = 0.0
+    peak_rss_mb: float = 0.0
+    latency: dict[int, dict[str, float]] = field(default_factory=dict)  # rate -> stats
+
+
+class Proc:
+    """A pipeline process, with its CPU time and peak RSS read from /proc."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        with log.open("wb") as fh:
+            self.popen = subprocess.Popen(
+                args, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT
+            )
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+
+
+class Observer(threading.Thread):
+    """Reads output topics; counts records and records event-to-output latency."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: list[str],
+        source_ms: Callable[[bytes], int | None],
+        from_beginning: bool,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": uuid.uuid4().hex,
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+            }
+        )
+        parts = []
+        for topic in topics:
+            meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
+            for p in meta.partitions:
+                if from_beginning:
+                    offset = 0
+                else:
+                    offset = self.consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+                parts.append(TopicPartition(topic, p, offset))
+        self.consumer.assign(parts)
+        self.source_ms = source_ms
+        self.count = 0
+        self.first = self.last = 0.0
+        self.measure_from_ms: int | None = None
+        self.hist = HdrHistogram(1, 600_000, 3)
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            for msg in self.consumer.consume(1000, 0.05):
+                if msg.error() or msg.value() is None:
+                    continue
+                t = time.monotonic()
+                if not self.count:
+                    self.first = t
+                self.count += 1
+                self.last = t
+                if self.measure_from_ms is not None:
+                    src = self.source_ms(msg.value())
+                    if src is not None and src >= self.measure_from_ms:
+                        self.hist.record_value(max(1, now_ms() - src))
+        self.consumer.close()
+
+
+def bench_events(n: int, customers: int) -> list[dict[str, Any]]:
+    rate = n / 3600
+    return [e for e in simulate(11, rate, 3600, START_MS, customers) if isinstance(e, dict)]
+
+
+def make_producer(bootstrap: str) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 2,
+            "partitioner": "murmur2_random",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+
+
+def produce_all(producer: Producer, topic: str, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        key = (event.get("customer_id") or event.get("anonymous_id")).encode()
+        while True:
+            try:
+                producer.produce(topic, key=key, value=orjson.dumps(event))
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+
+
+def produce_paced(
+    producer: Producer, topic: str, events: list[dict[str, Any]], rate: float, seconds: float
+) -> int:
+    """Send at `rate`/s for `seconds`, each event stamped with the wall clock at send."""
+    total = int(rate * seconds)
+    began = time.monotonic()
+    for i in range(total):
+        due = began + i / rate
+        while (ahead := due - time.monotonic()) > 0:
+            producer.poll(min(ahead, 0.002))
+        event = dict(events[i % len(events)])
+        stamp = now_ms()
+        event["event_id"] = f"lat-{uuid.uuid4().hex[:12]}"
+        event["timestamp"] = format_ms(stamp)
+        event["properties"] = {**event.get("properties", {}), "bench_ms": stamp}
+        key = (event.get("customer_id") or event.get("anonymous_id")).encode()
+        producer.produce(topic, key=key, value=orjson.dumps(event))
+    producer.flush(60)
+    return total
+
+
+@dataclass
+class Pipeline:
+    name: str
+    start: Callable[[str, Path], tuple[Proc, list[str], str]]  # -> proc, output topics, input
+    source_ms: Callable[[bytes], int | None]
+
+
+def forwarded_ms(value: bytes) -> int | None:
+    return orjson.loads(value).get("properties", {}).get("bench_ms")
+
+
+def changelog_ms(value: bytes) -> int | None:
+    profile = orjson.loads(value).get("profile", {})
+    return profile.get("last_seen")
+
+
+def plain_topics(bootstrap: str, tag: str) -> tuple[str, str]:
+    source, target = f"bench-{tag}-in", f"bench-{tag}-out"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for fut in admin.create_topics([NewTopic(source, 4, 1), NewTopic(target, 4, 1)]).values():
+        fut.result()
+    return source, target
+
+
+def start_limit(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
+    tag = uuid.uuid4().hex[:6]
+    source, target = plain_topics(bootstrap, tag)
+    proc = Proc(
+        [sys.executable, "bench/pipelines/limit.py", bootstrap, source, target, f"limit-{tag}"],
+        dict(os.environ),
+        tmp / f"limit-{tag}.log",
+    )
+    return proc, [target], source
+
+
+def start_framework(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
+    tag = uuid.uuid4().hex[:6]
+    source, target = plain_topics(bootstrap, tag)
+    proc = Proc(
+        [
+            sys.executable,
+            "bench/pipelines/framework.py",
+            bootstrap,
+            source,
+            target,
+            f"framework-{tag}",
+            str(tmp / f"fw-{tag}"),
+        ],
+        dict(os.environ),
+        tmp / f"framework-{tag}.log",
+    )
+    return proc, [target], source
+
+
+def start_segue(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
+    prefix = f"s{uuid.uuid4().hex[:6]}."
+    settings = Settings(bootstrap_servers=bootstrap, broker_profile="tansu", topic_prefix=prefix)
+    apply_topics(settings)
+    names = TopicNames(settings)
+    env = {
+        **os.environ,
+        "SEGUE_BOOTSTRAP_SERVERS": bootstrap,
+        "SEGUE_BROKER_PROFILE": "tansu",
+        "SEGUE_TOPIC_PREFIX": prefix,
+        "SEGUE_STATE_DIR": str(tmp / prefix),
+        "SEGUE_METRICS_PORT": str(free_port()),
+        "SEGUE_LOG_LEVEL": "warning",
+    }
+    proc = Proc([sys.executable, "-m", "app", "worker"], env, tmp / f"segue-{prefix}log")
+    return proc, [names.profiles_changelog], names.events
+
+
+PIPELINES = [
+    Pipeline("limit", start_limit, forwarded_ms),
+    Pipeline("framework", start_framework, forwarded_ms),
+    Pipeline("segue", start_segue, changelog_ms),
+]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run_pipeline(
+    p: Pipeline,
+    bootstrap: str,
+    tmp: Path,
+    events: list[dict[str, Any]],
+    rates: list[int],
+    seconds: float,
+    drain_s: float,
+    log: Callable[[str], None],
+) -> Result:
+    result = Result(p.name)
+    producer = make_producer(bootstrap)
+    # 1. throughput: preload, then start the pipeline and time first output to last
+    proc, outputs, source = p.start(bootstrap, tmp)
+    produce_all(producer, source, events)
+    observer = Observer(bootstrap, outputs, p.source_ms, from_beginning=True)
+    observer.start()
+    cpu0 = proc.cpu_s()
+    wait_until(lambda: observer.count >= len(events) or proc.popen.poll() is not None, 600)
+    cpu = proc.cpu_s() - cpu0
+    observer.running = False
+    elapsed = max(observer.last - observer.first, 1e-9)
+    result.throughput = (observer.count - 1) / elapsed if observer.count > 1 else 0.0
+    result.cpu_per_100k = cpu / max(observer.count, 1) * 100_000
+    result.peak_rss_mb = proc.peak_rss_mb()
+    log(
+        f"  {p.name:9} throughput {result.throughput:,.0f} events/s "
+        f"({observer.count:,} outputs), CPU {result.cpu_per_100k:.1f} s/100k, "
+        f"RSS {result.peak_rss_mb:.0f} MB"
+    )
+    proc.stop()
+    # 2. latency at fixed rates, on a fresh, warmed-up pipeline
+    proc, outputs, source = p.start(bootstrap, tmp)
+    observer = Observer(bootstrap, outputs, p.source_ms, from_beginning=False)
+    observer.start()
+    warm = 0
+    while observer.count == 0 and warm < 600 and proc.popen.poll() is None:
+        produce_paced(producer, source, events[warm * 10 : (warm + 1) * 10], 100, 0.1)
+        warm += 1
+        time.sleep(0.5)
+    for rate in rates:
+        observer.hist = HdrHistogram(1, 600_000, 3)
+        observer.measure_from_ms = now_ms()
+        before = observer.count
+        sent = produce_paced(producer, source, events, rate, seconds)
+        wait_until(lambda b=before, s=sent: observer.count - b >= s, drain_s)
+        h = observer.hist
+        got = observer.count - before
+        result.latency[rate] = {
+            "p50": h.get_value_at_percentile(50),
+            "p99": h.get_value_at_percentile(99),
+            "p99.9": h.get_value_at_percentile(99.9),
+            "delivered": got / max(sent, 1),
+        }
+        stats = result.latency[rate]
+        log(
+            f"  {p.name:9} at {rate:,}/s: p50 {stats['p50']:,.0f} ms, p99 {stats['p99']:,.0f} "
+            f"ms, p99.9 {stats['p99.9']:,.0f} ms ({stats['delivered']:.0%} of {sent:,} out "
+            f"within {drain_s:g} s of the last send)"
+        )
+    observer.running = False
+    result.peak_rss_mb = max(result.peak_rss_mb, proc.peak_rss_mb())
+    proc.stop()
+    return result
+
+
+def run_script(args: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return (done.stdout + done.stderr).strip()
+
+
+def plot(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for color, r in zip(("tab:blue", "tab:orange", "tab:green"), results, strict=False):
+        rates = sorted(r.latency)
+        for pct, style in (("p50", "-o"), ("p99", "--s")):
+            ax.plot(
+                rates,
+                [r.latency[x][pct] for x in rates],
+                style,
+                color=color,
+                label=f"{r.name} {pct}",
+            )
+    ax.set_xlabel("offered rate (events/s)")
+    ax.set_ylabel("event-to-output latency (ms)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Latency against rate (embedded broker, one process each)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, under 3 minutes")
+    args = parser.parse_args()
+    n, seconds = (10_000, 5.0) if args.quick else (100_000, 30.0)
+    drain_s = 10.0 if args.quick else 30.0
+    rates = [1_000, 5_000]
+    lines: list[str] = []
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    tmp = Path(tempfile.mkdtemp(prefix="segue-bench-"))
+    broker = EmbeddedBroker("127.0.0.1", free_port(), tmp)
+    broker.start()
+    command = "make bench" if not args.quick else ".venv/bin/python bench/run_bench.py --quick"
+    log(
+        f"# {command}: {n:,} events, latency {seconds:g} s per rate, broker Tansu on "
+        f"{broker.bootstrap}"
+    )
+    try:
+        events = bench_events(n, max(n // 20, 100))
+        results = [
+            run_pipeline(p, broker.bootstrap, tmp, events, rates, seconds, drain_s, log)
+            for p in PIPELINES
+        ]
+    finally:
+        broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    by = {r.name: r for r in results}
+    core = run_script(["bench/core_replay.py", "--quick"])
+    score = run_script(["bench/score_cost.py"])
+    write_report(results, by, core, score, command, n, seconds, rates, lines)
+    plot(results, ROOT / "bench" / "latency.png")
+    print("wrote BENCHMARKS.md and bench/latency.png")
+
+
+def write_report(
+    results: list[Result],
+    by: dict[str, Result],
+    core: str,
+    score: str,
+    command: str,
+    n: int,
+    seconds: float,
+    rates: list[int],
+    lines: list[str],
+) -> None:
+    import faust
+
+    seg, lim, fw = by["segue"], by["limit"], by["framework"]
+    md = [
+        "# Benchmarks",
+        "",
+        f"Command: `{command}` (one run; every figure below comes from it).",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, faust-streaming {faust.__version__}, broker: embedded "
+        "Tansu (memory only) on the same machine.",
+        f"Sizes: throughput on {n:,} preloaded simulated events; latency over {seconds:g} s at "
+        f"each of {', '.join(f'{r:,}' for r in rates)} events/s.",
+        "Segue's output is currently the profiles changelog (one record per folded event); it "
+        "becomes the action topics once live journeys land (issue 4).",
+        "",
+        "| pipeline | events/s | p50 @1k | p99 @1k | p99.9 @1k | p50 @5k | p99 @5k | p99.9 @5k "
+        "| CPU s/100k | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lat = [r.latency.get(rate, {}) for rate in rates]
+        cells = [f"{x.get(k, 0):,.0f} ms" for x in lat for k in ("p50", "p99", "p99.9")]
+        md.append(
+            f"| {r.name} | {r.throughput:,.0f} | "
+            + " | ".join(cells)
+            + f" | {r.cpu_per_100k:.1f} | {r.peak_rss_mb:.0f} |"
+        )
+    md += [
+        "",
+        f"Ratios (throughput): segue/limit = {seg.throughput / max(lim.throughput, 1e-9):.3f}, "
+        f"segue/framework = {seg.throughput / max(fw.throughput, 1e-9):.3f}.",
+        "",
+        "![latency against rate](bench/latency.png)",
+        "",
+        "## The core alone (`.venv/bin/python bench/core_replay.py --quick`)",
+        "",
+        "```",
+        core,
+        "```",
+        "",
+        "## One model score (`.venv/bin/python bench/score_cost.py`)",
+        "",
+        "```",
+        score,
+        "```",
+        "",
+        "## Run log",
+        "",
+        "```",
+        *lines,
+        "```",
+    ]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()

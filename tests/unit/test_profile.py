@@ -1,0 +1,91 @@
+"""Folding events into the unified profile (the pure core of the profiles agent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.core.profile import fold, new_profile
+
+
+def ev(etype: str, ts: int, **props: Any) -> dict[str, Any]:
+    return {"type": etype, "ts": ts, "properties": props, "key": "c-1"}
+
+
+def fold_all(events: list[dict[str, Any]]) -> dict[str, Any]:
+    profile = new_profile("c-1")
+    for event in events:
+        fold(profile, event)
+    return profile
+
+
+def test_each_field_follows_the_spec() -> None:
+    profile = fold_all(
+        [
+            ev("Identify", 300, email="a@x", plan="free"),
+            ev("ProfileUpdated", 400, plan="gold", timezone="Europe/Paris"),
+            ev("ConsentUpdated", 500, channel="sms", granted=False),
+            ev("ConsentUpdated", 600, channel="email", granted=True),
+            ev("TicketOpened", 700),
+            ev("TicketOpened", 710),
+            ev("TicketClosed", 720),
+            ev("OrderPlaced", 100, total=20.5),
+            ev("OrderPlaced", 800, total=4),
+            ev("OrderPlaced", 810, total="12"),  # not a number: not counted into value
+        ]
+    )
+    assert profile["attributes"] == {"email": "a@x", "plan": "gold", "timezone": "Europe/Paris"}
+    assert profile["consent"] == {"sms": False, "email": True}
+    assert profile["open_tickets"] == 1
+    assert profile["lifetime_value"] == 24.5
+    assert profile["counts"]["OrderPlaced"] == 3
+    assert (profile["first_seen"], profile["last_seen"]) == (100, 810)
+
+
+def test_open_tickets_never_go_below_zero() -> None:
+    assert fold_all([ev("TicketClosed", 1), ev("TicketClosed", 2)])["open_tickets"] == 0
+
+
+def test_consent_ignores_malformed_choices() -> None:
+    profile = fold_all(
+        [
+            ev("ConsentUpdated", 1, channel="sms", granted="no"),
+            ev("ConsentUpdated", 2, granted=True),
+        ]
+    )
+    assert profile["consent"] == {}
+
+
+TYPES = ["PageViewed", "OrderPlaced", "TicketOpened", "TicketClosed", "ConsentUpdated"]
+events_strategy = st.lists(
+    st.builds(
+        lambda t, ts, total: ev(t, ts, total=total, channel="sms", granted=ts % 2 == 0),
+        st.sampled_from(TYPES),
+        st.integers(0, 10**12),
+        st.integers(0, 1000),
+    ),
+    max_size=40,
+)
+
+
+@given(events_strategy)
+def test_invariants_hold_for_any_stream(events: list[dict[str, Any]]) -> None:
+    profile = fold_all(events)
+    assert sum(profile["counts"].values()) == len(events)
+    assert profile["open_tickets"] >= 0
+    if events:
+        assert profile["first_seen"] == min(e["ts"] for e in events)
+        assert profile["last_seen"] == max(e["ts"] for e in events)
+
+
+@given(events_strategy, st.randoms())
+def test_counts_value_and_seen_do_not_depend_on_order(
+    events: list[dict[str, Any]], rnd: Any
+) -> None:
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    a, b = fold_all(events), fold_all(shuffled)
+    for field in ("counts", "first_seen", "last_seen", "lifetime_value"):
+        assert a[field] == b[field]
