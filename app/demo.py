@@ -22,7 +22,7 @@ from typing import IO, Any
 import orjson
 
 from app.broker.embedded import EmbeddedBroker, free_port, port_open
-from app.core.timeutil import format_ms, from_datetime
+from app.core.timeutil import format_ms, from_datetime, parse_rfc3339
 from app.kafka_io import read_partitions
 from app.publish import PublishStats, publish
 from app.settings import EMBEDDED_HOST, EMBEDDED_PORT, Settings
@@ -213,3 +213,40 @@ def _summary(
         say(f"  busiest profile      {busiest}:")
         for line in orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode().splitlines():
             say(f"    {line}")
+    _journeys_summary(settings, names, say)
+
+
+def _journeys_summary(settings: Settings, names: TopicNames, say: Any) -> None:
+    """Live journeys: actions per channel and per journey, decisions, latency, samples."""
+    actions: list[tuple[dict[str, Any], int]] = []
+    for topic in names.actions.values():
+        for msg in read_partitions(settings, topic):
+            actions.append((orjson.loads(msg.value() or b"{}"), msg.timestamp()[1]))
+    decisions: Counter[str] = Counter()
+    for msg in read_partitions(settings, names.decisions):
+        decisions[orjson.loads(msg.value() or b"{}").get("reason", "?")] += 1
+    by_channel = Counter(a["channel"] for a, _ in actions)
+    by_journey = Counter(a["journey"] for a, _ in actions)
+    say(f"  actions emitted      {len(actions):,}")
+    if actions:
+        say("    per channel        " + ", ".join(f"{c}: {n}" for c, n in by_channel.most_common()))
+        say("    per journey        " + ", ".join(f"{j}: {n}" for j, n in by_journey.most_common()))
+    say(
+        f"  decisions            {sum(decisions.values()):,}"
+        + (f"  ({', '.join(f'{r}: {n}' for r, n in decisions.most_common())})" if decisions else "")
+    )
+    latencies = sorted(
+        broker_ts - parse_rfc3339(a["source_timestamp"])
+        for a, broker_ts in actions
+        if a.get("source_timestamp")
+    )
+    if latencies:
+        p50 = latencies[len(latencies) // 2]
+        p99 = latencies[min(len(latencies) - 1, (len(latencies) * 99) // 100)]
+        say(f"  event-to-action      p50 {p50} ms, p99 {p99} ms ({len(latencies):,} actions)")
+    for action, _ in actions[:3]:
+        sample = {
+            k: action.get(k)
+            for k in ("action_id", "customer_id", "journey", "step", "channel", "template")
+        }
+        say(f"  sample action        {orjson.dumps(sample).decode()}")
