@@ -66,6 +66,7 @@ class Env:
     def __init__(self, bootstrap: str, tmp: Path) -> None:
         self.prefix = f"b{uuid.uuid4().hex[:6]}."
         self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
         self.settings = Settings(
             bootstrap_servers=bootstrap,
             broker_profile="tansu",

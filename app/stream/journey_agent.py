@@ -53,6 +53,10 @@ TIMER_LAG = Gauge(
 )
 
 
+#: a partition's newest event time is made durable when it moved by at least this much
+CLOCK_STEP_MS = 1_000
+
+
 @dataclass(slots=True)
 class Item:
     """One record of the batch: its value and where it came from."""
@@ -128,6 +132,7 @@ class JourneyProcessor:
         self.index = index
         self.latency = latency
         self.clock = clock
+        self._clock_written: dict[int, int] = {}
 
     async def process(self, items: list[Item], store: Store) -> None:
         engine = self.engine
@@ -184,7 +189,13 @@ class JourneyProcessor:
                 store.put_timer(slot.handle, key, due)
             index.set(slot.partition, key, due)
         for partition, item in clocks.items():
-            store.put_timer(item.handle, clock_key(partition), index.newest(partition))
+            newest = index.newest(partition)
+            # Kept coarse: a changelog write per partition per batch would cost more than the
+            # events. After a restart the partition's time may lag by up to CLOCK_STEP_MS until
+            # the next event: its timers fire that much later, never earlier, never lost.
+            if newest - self._clock_written.get(partition, 0) >= CLOCK_STEP_MS:
+                store.put_timer(item.handle, clock_key(partition), newest)
+                self._clock_written[partition] = newest
         for jid, n in engine.failures.items():
             EXPRESSION_FAILURES.labels(jid).set(n)
 

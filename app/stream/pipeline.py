@@ -210,6 +210,7 @@ def forward(names: TopicNames, sink: Sink, out: Batch, partitions: int, message:
         key,
         orjson.dumps(valid),
         partition=partition_for(key, partitions),
+        internal=True,
     )
 
 

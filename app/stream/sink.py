@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from app.kafka_io import make_producer
 from app.settings import Settings
+from app.stream import compat
 
 #: how long an await sleeps between delivery polls (the loop keeps running meanwhile)
 POLL_SLEEP_S = 0.0005
@@ -41,9 +42,17 @@ class Batch:
 
 
 class Sink:
-    def __init__(self, settings: Settings, producer: Producer | None = None) -> None:
+    """Two producers: ``producer`` for the outputs others read (actions, decisions, DLQ) and
+    ``internal`` for the worker's own topic (forwarded events, ticks), which only faust's
+    consumer reads. On Tansu the outputs keep one record per batch (compat: readers trust the
+    end offsets); the internal topic may batch, which saves the broker most of its requests."""
+
+    def __init__(self, settings: Settings) -> None:
         # linger 1 ms: latency matters more than batching here; idempotent: retries keep order
-        self.producer = producer or make_producer(settings, **{"linger.ms": 1})
+        self.producer = make_producer(settings, **{"linger.ms": 1})
+        self.internal = make_producer(
+            settings, **{"linger.ms": 1}, **compat.internal_producer_overrides(settings)
+        )
 
     def batch(self) -> Batch:
         return Batch()
@@ -56,6 +65,7 @@ class Sink:
         value: bytes,
         partition: int | None = None,
         on_delivered: OnDelivered | None = None,
+        internal: bool = False,
     ) -> None:
         def report(err: KafkaError | None, _msg: Message) -> None:
             batch.left -= 1
@@ -68,25 +78,29 @@ class Sink:
         if partition is not None:
             kwargs["partition"] = partition
         batch.left += 1
+        producer = self.internal if internal else self.producer
         while True:
             try:
-                self.producer.produce(topic, **kwargs)
+                producer.produce(topic, **kwargs)
                 return
             except BufferError:  # local queue full: serve delivery reports, then retry
-                self.producer.poll(0.01)
+                producer.poll(0.01)
 
     async def deliver(self, batch: Batch, timeout_s: float = 60.0) -> None:
         """Wait until the broker acknowledged every record of ``batch`` (raises on failure)."""
-        producer = self.producer
+        producer, internal = self.producer, self.internal
         deadline = time.monotonic() + timeout_s
         producer.poll(0)
+        internal.poll(0)
         while batch.left > 0:
             if time.monotonic() > deadline:
                 raise DeliveryFailed(f"{batch.left} records not acknowledged in {timeout_s}s")
             await asyncio.sleep(POLL_SLEEP_S)
             producer.poll(0)
+            internal.poll(0)
         if batch.errors:
             raise DeliveryFailed("; ".join(batch.errors[:5]))
 
     def close(self, timeout_s: float = 10.0) -> None:
         self.producer.flush(timeout_s)
+        self.internal.flush(timeout_s)

@@ -79,7 +79,9 @@ class Ticker:
         topic = self.names.customer_events
         for t in ticks:
             value = orjson.dumps({"key": t.key, "tick": t.now, "due": t.due})
-            self.sink.produce(batch, topic, t.key.encode(), value, partition=t.partition)
+            self.sink.produce(
+                batch, topic, t.key.encode(), value, partition=t.partition, internal=True
+            )
         await self.sink.deliver(batch)
         TICKS_SENT.inc(len(ticks))
 
