@@ -162,7 +162,9 @@ def produce_at(env: Env, rate: int, seconds: float, first: int) -> int:
             n += 1
         producer.poll(0)
         time.sleep(slice_s)
-    producer.flush(60)
+    left = producer.flush(120)
+    if left:
+        raise SystemExit(f"the broker did not take {left} events within 120 s of the run")
     return n - first
 
 
