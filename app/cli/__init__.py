@@ -21,6 +21,7 @@ def _register() -> None:
         profile,
         replay,
         simulate,
+        sink,
         topics,
         worker,
     )
