@@ -27,7 +27,7 @@ class SmtpRecorder:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content)
         with self.lock:
             self.messages.append(msg)
@@ -77,7 +77,7 @@ def http_server(secret: bytes) -> Iterator[tuple[HttpRecorder, str]]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real providers
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             ok = verify(
                 recorder.secret,

@@ -36,6 +36,7 @@ from app.sinks.clock import Clock, SystemClock
 from app.sinks.config import ProviderConfig, SinkSettings
 from app.sinks.dedupe import PENDING, DedupeStore
 from app.sinks.delivery import FAILED, SENT, ChannelDelivery, Result
+from app.sinks.ledger import ReceiptLedger
 from app.sinks.profiles import ProfileView
 from app.sinks.providers import make_provider
 from app.sinks.templates import Renderer
@@ -88,6 +89,7 @@ class SinkWorker:
             store_path(settings, channel), parse_duration(sinks.dedupe_retention)
         )
         self.profiles = ProfileView(settings) if sinks.profiles else None
+        self.ledger = ReceiptLedger(settings, self.receipts_topic)
         self.consumer: Consumer = make_consumer(
             settings,
             group_id(settings, channel),
@@ -109,7 +111,7 @@ class SinkWorker:
 
     def run(self, max_idle_polls: int | None = None) -> None:
         """Consume until stopped (SIGTERM/SIGINT, or ``max_idle_polls`` empty polls in a row)."""
-        self.consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+        self.consumer.subscribe([self.topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
         self.store.purge(self.clock.wall_ms())
         last_purge = self.clock.monotonic_ms()
         idle = 0
@@ -175,6 +177,11 @@ class SinkWorker:
             log.warning("commit on revoke failed", exc_info=True)
         self._pending.clear()
 
+    def _on_lost(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        # The partitions were taken away without a clean hand-over: committing now would fail
+        # (or worse, move another member's offsets). Their next owner skips what we recorded.
+        self._pending.clear()
+
     # -- one action --------------------------------------------------------------------------
 
     def handle(self, msg: Message) -> None:
@@ -188,8 +195,13 @@ class SinkWorker:
         seen = self.store.get(action_id)
         if seen is not None and seen["s"] != PENDING:
             metrics.DEDUPLICATED.labels(self.channel).inc()
-            if not seen["r"]:  # its receipt may not have reached the broker before a crash
-                self._receipt(action, Result(seen["s"], 0, "recorded before a restart"))
+            if not seen["r"]:
+                # Either its receipt is still in flight (a rebalance redelivered the record
+                # at once) or a crash lost it: let the producer report, then look again.
+                self.producer.flush(30)
+                seen = self.store.get(action_id) or seen
+            if not seen["r"]:
+                self._receipt(action, Result(seen["s"], 0, "recorded before a restart"), True)
             return
         if seen is not None:
             # Cut off by a crash mid-send: the provider may or may not have it. Sent again
@@ -219,8 +231,9 @@ class SinkWorker:
         if partial:
             self._receipt(partial, Result(FAILED, 0, reason))
 
-    def _receipt(self, action: dict[str, Any], result: Result) -> None:
+    def _receipt(self, action: dict[str, Any], result: Result, again: bool = False) -> None:
         kind = receipts.SENT if result.status == SENT else receipts.FAILED
+        key = str(action["customer_id"]).encode()
         extra: dict[str, Any] = {"attempts": result.attempts}
         if result.status == FAILED:
             extra["reason"] = result.reason
@@ -228,6 +241,10 @@ class SinkWorker:
             kind, action, self.clock.wall_ms(), channel=self.channel, extra=extra
         )
         action_id = action["action_id"]
+        if again and self.ledger.has(key, event["event_id"]):
+            self.store.mark_receipted(action_id)  # it made it before the crash
+            return
+        self.ledger.note(key, event["event_id"])
 
         def acked(err: Any, _msg: Message) -> None:
             if err is not None:
@@ -238,7 +255,7 @@ class SinkWorker:
 
         self.producer.produce(
             self.receipts_topic,
-            key=str(action["customer_id"]).encode(),
+            key=key,
             value=orjson.dumps(event),
             on_delivery=acked,
         )

@@ -30,7 +30,9 @@ def sends_of_example_journeys() -> list[tuple[str, str, dict[str, Any]]]:
         for step in doc["steps"]:
             send = step.get("send")
             if send:
-                found.append((doc["id"], send["template"], dict.fromkeys(send.get("data") or {}, "X")))
+                found.append(
+                    (doc["id"], send["template"], dict.fromkeys(send.get("data") or {}, "X"))
+                )
             for option in (step.get("decide") or {}).get("options", []):
                 if option.get("template"):
                     found.append((doc["id"], option["template"], {}))
@@ -64,7 +66,7 @@ def test_missing_variable_or_template_is_a_permanent_error(tmp_path: Path) -> No
     ctx = template_context(action(template="t"), profile())
     with pytest.raises(PermanentError, match="nickname"):
         renderer.message("t", ctx)
-    with pytest.raises(PermanentError, match="missing template: nope.j2"):
+    with pytest.raises(PermanentError, match=r"missing template: nope\.j2"):
         renderer.message("nope", ctx)
     with pytest.raises(PermanentError):
         renderer.evaluate("attributes.phone", ctx)

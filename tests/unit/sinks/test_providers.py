@@ -97,7 +97,9 @@ def test_5xx_is_retried_until_it_succeeds() -> None:
         statuses = iter([503, 500, 200])
         recorder.respond = lambda _body: next(statuses)
         c = clock()
-        result = channel("sms", http_config(url), c).deliver(action("sms", template="cart_reminder"), profile())
+        result = channel("sms", http_config(url), c).deliver(
+            action("sms", template="cart_reminder"), profile()
+        )
     assert result.status == SENT and result.attempts == 3
     assert recorder.requests == 3 and len(recorder.bodies()) == 1
     assert len(c.sleeps) == 2
@@ -120,7 +122,9 @@ def test_sms_and_push_shapes_and_a_custom_shape() -> None:
         channel("sms", http_config(url), c).deliver(
             action("sms", template="cart_reminder"), profile(phone="+3312345")
         )
-        channel("push", http_config(url), c).deliver(action("push", template="churn_last_chance"), profile())
+        channel("push", http_config(url), c).deliver(
+            action("push", template="churn_last_chance"), profile()
+        )
         shape = {"number": "attributes.phone", "msg": "body | upper"}
         channel("sms", http_config(url, shape=shape), c).deliver(
             action("sms", 2, template="cart_reminder"), profile(2, phone="+44")
@@ -156,9 +160,7 @@ def test_breaker_stops_calls_to_a_dead_provider_for_the_cooldown() -> None:
     with http_server(SECRET) as (recorder, url):
         recorder.respond = lambda _body: 503
         c = clock()
-        config = http_config(
-            url, max_attempts=3, breaker_threshold=2, breaker_cooldown_ms=60_000
-        )
+        config = http_config(url, max_attempts=3, breaker_threshold=2, breaker_cooldown_ms=60_000)
         ch = channel("webhook", config, c)
         first = ch.deliver(action("webhook", 1), profile())
         calls_after_first = recorder.requests
