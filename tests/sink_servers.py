@@ -25,12 +25,14 @@ class SmtpRecorder:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each accepted message
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content)
         with self.lock:
             self.messages.append(msg)
+            self.arrivals.append(time.monotonic())
         return "250 Message accepted for delivery"
 
     def action_ids(self) -> Counter[str]:
@@ -56,6 +58,7 @@ class HttpRecorder:
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
         self.accepted: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each accepted request
         self.rejected_signatures = 0
         self.requests = 0
         self.respond: Callable[[dict[str, Any]], int] = lambda _body: 200
@@ -76,6 +79,9 @@ def http_server(secret: bytes) -> Iterator[tuple[HttpRecorder, str]]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real providers
+        # The status line and the body go out in two writes: without TCP_NODELAY, Nagle's
+        # algorithm meets the client's delayed ACK and every response waits ~40 ms.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -97,6 +103,7 @@ def http_server(secret: bytes) -> Iterator[tuple[HttpRecorder, str]]:
             status = recorder.respond(body)
             if 200 <= status < 300:
                 with recorder.lock:
+                    recorder.arrivals.append(time.monotonic())
                     recorder.accepted.append(
                         {
                             "path": self.path,
