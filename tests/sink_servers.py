@@ -4,12 +4,15 @@ checks every request's HMAC-SHA256 signature. Both count what they accept, per a
 from __future__ import annotations
 
 import email
+import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import Message
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,10 +44,17 @@ class SmtpRecorder:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[SmtpRecorder, int]]:
+def smtp_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[SmtpRecorder, int]]:
+    """With ``tls``, the server offers STARTTLS and refuses mail before it."""
     recorder = SmtpRecorder()
     port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=tls is not None,
+    )
     controller.start()
     try:
         yield recorder, port
@@ -133,3 +143,34 @@ def http_server(secret: bytes) -> Iterator[tuple[HttpRecorder, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for 127.0.0.1 with a fresh self-signed certificate (openssl CLI),
+    and the certificate file for the client to trust."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    return context, cert

@@ -16,7 +16,7 @@ from app.sinks.config import ProviderConfig
 from app.sinks.delivery import FAILED, SENT, ChannelDelivery
 from app.sinks.providers import make_provider
 from app.sinks.templates import Renderer
-from tests.sink_servers import http_server, smtp_server
+from tests.sink_servers import http_server, self_signed, smtp_server
 from tests.unit.sinks.helpers import FakeClock, action, profile
 
 SECRET = b"s3cret"
@@ -48,6 +48,25 @@ def test_email_reaches_the_smtp_server_with_rendered_content() -> None:
     assert msg["Message-ID"] == "<a-email-1@segue>"
     assert msg["Subject"] == "Your cart is waiting, with something extra"
     assert "Hi Ada 1," in msg.get_payload()
+
+
+def test_starttls_upgrades_the_session_and_verifies_the_server(tmp_path: Path) -> None:
+    tls, cert = self_signed(tmp_path)
+    with smtp_server(tls) as (recorder, port):
+        plain = channel("email", ProviderConfig(kind="smtp", port=port, max_attempts=1), clock())
+        refused = plain.deliver(action("email", 1), profile(1))
+        secure = channel(
+            "email", ProviderConfig(kind="smtp", port=port, starttls=True, ssl_cafile=cert), clock()
+        )
+        sent = secure.deliver(action("email", 2), profile(2))
+        untrusted = channel(
+            "email", ProviderConfig(kind="smtp", port=port, starttls=True, max_attempts=1), clock()
+        ).deliver(action("email", 3), profile(3))
+        secure.provider.close()
+    assert refused.status == FAILED and "530" in (refused.reason or "")  # STARTTLS required
+    assert sent.status == SENT
+    assert untrusted.status == FAILED and "CERTIFICATE_VERIFY_FAILED" in (untrusted.reason or "")
+    assert recorder.action_ids() == {"a-email-2": 1}
 
 
 def test_email_without_address_or_with_missing_variable_fails_without_sending() -> None:
