@@ -68,6 +68,7 @@ def make_server(
 
     class Handler(BaseHTTPRequestHandler):
         disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms stalls
+
         def do_POST(self) -> None:
             if self.path.rstrip("/") != "/callbacks":
                 self._reply(404, {"error": "not found"})

@@ -44,6 +44,8 @@ from app.topics.specs import CHANNELS, TopicNames
 
 log = logging.getLogger("segue.sink")
 _PURGE_EVERY_MS = 3_600_000
+# Profile snapshots are read between actions at most this often (a drain costs a fetch call).
+_DRAIN_EVERY_MS = 100
 
 
 def group_id(settings: Settings, channel: str) -> str:
@@ -122,9 +124,12 @@ class SinkWorker:
             group_id(self.settings, self.channel),
         )
         try:
+            last_drain = 0.0
             while not self._stop:
-                if self.profiles is not None:
+                now = self.clock.monotonic_ms()
+                if self.profiles is not None and now - last_drain >= _DRAIN_EVERY_MS:
                     self.profiles.drain()
+                    last_drain = now
                 msg = self.consumer.poll(0.2)
                 self.producer.poll(0)
                 if msg is None:
