@@ -95,8 +95,13 @@ class SinkSettings(BaseSettings):
     )
     crash_after: int = Field(
         default=0,
-        description="Fault injection for tests: SIGKILL itself after recording the N-th "
-        "outcome, before committing its offset. 0 disables.",
+        description="Fault injection for tests: SIGKILL itself at the N-th delivery, at the "
+        "point `crash_at`. 0 disables.",
+    )
+    crash_at: Literal["recorded", "sent"] = Field(
+        default="recorded",
+        description="recorded: after the outcome is recorded, before the commit; sent: after "
+        "the provider accepted it, before the outcome is recorded.",
     )
 
     def provider(self, channel: str) -> ProviderConfig:

@@ -218,8 +218,9 @@ class SinkWorker:
         if profile is None and self.profiles is not None:
             profile = self.profiles.get(action["customer_id"])
         result = self.delivery.deliver(action, profile)
+        self._crash_point("sent")
         self.store.put(action_id, result.status, self.clock.wall_ms())
-        self._crash_point()
+        self._crash_point("recorded")
         if result.status == SENT:
             metrics.DELIVERED.labels(self.channel).inc()
             self._observe_latency(action)
@@ -288,10 +289,12 @@ class SinkWorker:
         seconds = max(self.clock.wall_ms() - decided, 0) / 1000
         metrics.DELIVERY_LATENCY.labels(self.channel).observe(seconds)
 
-    def _crash_point(self) -> None:
+    def _crash_point(self, point: str) -> None:
+        if not self.sinks.crash_after or point != self.sinks.crash_at:
+            return
         self._outcomes += 1
-        if self.sinks.crash_after and self._outcomes == self.sinks.crash_after:
-            log.warning("fault injection: SIGKILL after %d recorded outcomes", self._outcomes)
+        if self._outcomes == self.sinks.crash_after:
+            log.warning("fault injection: SIGKILL at delivery %d (%s)", self._outcomes, point)
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -244,6 +244,42 @@ def test_sigkill_between_send_and_commit_delivers_each_action_exactly_once(
             sink.stop()
 
 
+def test_a_crash_mid_send_resends_only_that_action_with_the_same_idempotency_key(
+    deployment: Deployment,
+) -> None:
+    """The one window no local record can close: the provider accepted the request and the
+    sink died before writing that down. That action (and only it) is sent again, with the same
+    Idempotency-Key, so a provider that honours the key keeps one copy."""
+    names = TopicNames(deployment.settings)
+    sinks: list[SinkProcess] = []
+    hold = {"commit_every": 1000, "commit_interval_ms": 600_000, "profiles": "false"}
+    try:
+        with http_server(SECRET.encode()) as (hook, url):
+            hooks = [make_action("webhook", n, f"c-{n % 5}", "seasonal_offer") for n in range(20)]
+            deployment.produce(action_records(hooks), names.actions["webhook"])
+            http_env = {"kind": "http", "url": url, "secret": SECRET}
+            first = start_sink(
+                deployment,
+                "webhook",
+                sinks,
+                provider=http_env,
+                crash_after=8,
+                crash_at="sent",
+                **hold,
+            )
+            assert first.wait_exit() == -signal.SIGKILL
+            cut_off = hook.bodies()[-1]["action_id"]  # accepted, never recorded
+            second = start_sink(deployment, "webhook", sinks, provider=http_env, **hold)
+            second.wait_metric("segue_sink_delivered_total", 20 - 7)
+            second.wait_metric("segue_sink_deduplicated_total", 7)
+            assert second.metric("segue_sink_resent_after_crash_total") == 1
+            keys = hook.idempotency_keys()
+            assert keys == {a["action_id"]: 2 if a["action_id"] == cut_off else 1 for a in hooks}
+    finally:
+        for sink in sinks:
+            sink.stop()
+
+
 def test_a_dead_provider_ends_in_retries_then_the_dlq_while_email_flows(
     deployment: Deployment,
 ) -> None:
