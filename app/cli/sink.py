@@ -11,6 +11,9 @@ from app.settings import load_settings
 @app.command()
 def sink(
     channel: str = typer.Argument(..., help="email, sms, push, webhook, in_app or agent."),
+    worker_id: str = typer.Option(
+        "0", help="Distinguishes the dedupe stores of workers of one channel on one host."
+    ),
 ) -> None:
     """Deliver the actions of one channel through its provider (SEGUE_SINK_<CHANNEL>__*)."""
     from app.sinks.config import SinkSettings
@@ -19,7 +22,7 @@ def sink(
 
     if channel not in CHANNELS:
         raise typer.BadParameter(f"one of {', '.join(CHANNELS)}", param_hint="CHANNEL")
-    run_sink(load_settings(), SinkSettings(), channel)
+    run_sink(load_settings(), SinkSettings(), channel, worker_id)
 
 
 @app.command("sink-callbacks")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERED = Counter("segue_sink_delivered_total", "Actions delivered", ["channel"])
 FAILED = Counter("segue_sink_failed_total", "Actions given up on (to the DLQ)", ["channel", "kind"])
@@ -26,4 +26,7 @@ DELIVERY_LATENCY = Histogram(
     "From the action's decision (decided_at) to its delivery, wall clock",
     ["channel"],
     buckets=_BUCKETS,
+)
+ASSIGNED = Gauge(
+    "segue_sink_assigned_partitions", "Partitions of the action topic this worker owns", ["channel"]
 )

@@ -52,8 +52,10 @@ def group_id(settings: Settings, channel: str) -> str:
     return f"{settings.topic_prefix}{settings.app_id}-sink-{channel}"
 
 
-def store_path(settings: Settings, channel: str) -> Path:
-    return settings.state_dir / f"{group_id(settings, channel)}-dedupe"
+def store_path(settings: Settings, channel: str, worker_id: str = "0") -> Path:
+    # One RocksDB per worker process: RocksDB locks its folder, and workers of one channel may
+    # share a host (and its state dir).
+    return settings.state_dir / f"{group_id(settings, channel)}-{worker_id}-dedupe"
 
 
 def provider_config(settings: Settings, sinks: SinkSettings, channel: str) -> ProviderConfig:
@@ -73,6 +75,7 @@ class SinkWorker:
         channel: str,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        worker_id: str = "0",
     ) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
@@ -88,7 +91,7 @@ class SinkWorker:
         self.provider = make_provider(channel, config, Renderer(sinks.templates_dir), self.clock)
         self.delivery = ChannelDelivery(channel, config, self.provider, self.clock, rng)
         self.store = DedupeStore(
-            store_path(settings, channel), parse_duration(sinks.dedupe_retention)
+            store_path(settings, channel, worker_id), parse_duration(sinks.dedupe_retention)
         )
         self.profiles = ProfileView(settings) if sinks.profiles else None
         self.ledger = ReceiptLedger(settings, self.receipts_topic)
@@ -113,7 +116,12 @@ class SinkWorker:
 
     def run(self, max_idle_polls: int | None = None) -> None:
         """Consume until stopped (SIGTERM/SIGINT, or ``max_idle_polls`` empty polls in a row)."""
-        self.consumer.subscribe([self.topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.consumer.subscribe(
+            [self.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         self.store.purge(self.clock.wall_ms())
         last_purge = self.clock.monotonic_ms()
         idle = 0
@@ -175,7 +183,11 @@ class SinkWorker:
         self._pending.clear()
         self._since_commit = 0
 
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.ASSIGNED.labels(self.channel).set(len(partitions))
+
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        metrics.ASSIGNED.labels(self.channel).set(0)
         try:
             self._commit()
         except Exception:  # the group moved on; the dedupe store covers a redelivery
@@ -185,6 +197,7 @@ class SinkWorker:
     def _on_lost(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         # The partitions were taken away without a clean hand-over: committing now would fail
         # (or worse, move another member's offsets). Their next owner skips what we recorded.
+        metrics.ASSIGNED.labels(self.channel).set(0)
         self._pending.clear()
 
     # -- one action --------------------------------------------------------------------------
@@ -298,7 +311,7 @@ class SinkWorker:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_sink(settings: Settings, sinks: SinkSettings, channel: str) -> None:
+def run_sink(settings: Settings, sinks: SinkSettings, channel: str, worker_id: str = "0") -> None:
     from prometheus_client import start_http_server
 
     from app.topics.apply import apply_topics
@@ -311,7 +324,7 @@ def run_sink(settings: Settings, sinks: SinkSettings, channel: str) -> None:
         log.warning("topic mismatch: %s", line)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
-    worker = SinkWorker(settings, sinks, channel)
+    worker = SinkWorker(settings, sinks, channel, worker_id=worker_id)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.run()

@@ -15,8 +15,10 @@ from tests.integration.support import ROOT, Deployment, WorkerProcess
 class SinkProcess(WorkerProcess):
     """``segue sink CHANNEL`` with its provider configured through the environment."""
 
-    def __init__(self, deployment: Deployment, channel: str, env: dict[str, str]) -> None:
-        super().__init__(deployment, f"sink-{channel}")
+    def __init__(
+        self, deployment: Deployment, channel: str, env: dict[str, str], worker_id: str = "0"
+    ) -> None:
+        super().__init__(deployment, worker_id)
         self.channel = channel
         self.extra_env = env
         self.log_path = deployment.tmp / f"sink-{channel}-{uuid.uuid4().hex[:4]}.log"
@@ -29,7 +31,7 @@ class SinkProcess(WorkerProcess):
         }
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app", "sink", self.channel],
+                [sys.executable, "-m", "app", "sink", self.channel, "--worker-id", self.worker_id],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -54,11 +54,15 @@ def wait_until(proc: WorkerProcess, what: str, check: Any, timeout_s: float = 12
 
 
 def start_sink(
-    deployment: Deployment, channel: str, started: list[SinkProcess], **env: Any
+    deployment: Deployment,
+    channel: str,
+    started: list[SinkProcess],
+    worker_id: str = "0",
+    **env: Any,
 ) -> SinkProcess:
     extra = provider_env(channel, **env.pop("provider"))
     extra.update({f"SEGUE_SINK_{k.upper()}": str(v) for k, v in env.items()})
-    sink = SinkProcess(deployment, channel, extra).start()
+    sink = SinkProcess(deployment, channel, extra, worker_id).start()
     started.append(sink)
     return sink
 
@@ -341,6 +345,37 @@ def test_a_dead_provider_ends_in_retries_then_the_dlq_while_email_flows(
         assert all(d["channel"] == "sms" and d["attempts"] == 3 for d in dead_letters)
         failed = [r for r in receipts(deployment, names.receipts) if r["type"] == "MessageFailed"]
         assert {r["properties"]["action_id"] for r in failed} == {a["action_id"] for a in texts}
+    finally:
+        for sink in sinks:
+            sink.stop()
+
+
+def test_two_workers_of_one_channel_share_its_partitions_and_deliver_each_action_once(
+    deployment: Deployment,
+) -> None:
+    """A second worker joins mid-stream: the partitions are split (committed on revoke), and
+    every action reaches the server exactly once."""
+    names = TopicNames(deployment.settings)
+    sinks: list[SinkProcess] = []
+    try:
+        with http_server(SECRET.encode()) as (hook, url):
+            hooks = [make_action("webhook", n, f"c-{n}", "seasonal_offer") for n in range(300)]
+            http_env = {"kind": "http", "url": url, "secret": SECRET}
+            first = start_sink(
+                deployment, "webhook", sinks, "0", provider=http_env, profiles="false"
+            )
+            deployment.produce(action_records(hooks[:150]), names.actions["webhook"])
+            first.wait_metric("segue_sink_delivered_total", 20)
+            second = start_sink(
+                deployment, "webhook", sinks, "1", provider=http_env, profiles="false"
+            )
+            second.wait_metric("segue_sink_assigned_partitions", 1)
+            first.wait_for("the split", lambda: first.metric("segue_sink_assigned_partitions") > 0)
+            # 150 more, over every partition: both workers now have some to deliver
+            deployment.produce(action_records(hooks[150:]), names.actions["webhook"])
+            first.wait_for("all delivered", lambda: len(hook.bodies()) >= len(hooks))
+            assert second.metric("segue_sink_delivered_total") > 0
+            assert hook.idempotency_keys() == {a["action_id"]: 1 for a in hooks}
     finally:
         for sink in sinks:
             sink.stop()
