@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="actions per channel")
     parser.add_argument("--rate", type=float, default=1e9, help="token bucket rate per second")
     parser.add_argument("--channels", default="email,sms,push,webhook,agent")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="run each sink under cProfile, stats to DIR/<channel>.prof"
+    )
     args = parser.parse_args()
     channels = args.channels.split(",")
 
@@ -131,8 +134,15 @@ def main() -> None:
                     }
                     recorder_arrivals = hook.arrivals
                 before = len(recorder_arrivals)
+                profiler = (
+                    ["-m", "cProfile", "-o", f"{args.profile}/{channel}.prof"]
+                    if args.profile
+                    else []
+                )
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "app", "sink", channel], cwd=ROOT, env={**env, **conf}
+                    [sys.executable, *profiler, "-m", "app", "sink", channel],
+                    cwd=ROOT,
+                    env={**env, **conf},
                 )
                 deadline = time.monotonic() + 600
                 while len(recorder_arrivals) - before < args.n and time.monotonic() < deadline:

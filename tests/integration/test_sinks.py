@@ -116,7 +116,10 @@ def test_actions_reach_real_providers_and_receipts_feed_the_profiles(
             by_id = {str(m["X-Segue-Action-Id"]): m for m in smtp.messages}
             for a in emails:
                 assert by_id[a["action_id"]]["To"] == f"{a['customer_id']}@example.com"
-                assert f"Hi Name {a['customer_id']}," in by_id[a["action_id"]].get_payload()
+                assert (
+                    f"Hi Name {a['customer_id']},"
+                    in by_id[a["action_id"]].get_payload(decode=True).decode()
+                )
             assert hook.rejected_signatures == 0
             assert hook.idempotency_keys() == {a["action_id"]: 1 for a in hooks}
             assert {b["action_id"] for b in hook.bodies()} == {a["action_id"] for a in hooks}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import parseaddr
 from typing import Any
 
 from app.core.delivery.errors import PermanentError, TransientError
@@ -17,24 +19,25 @@ class SmtpProvider:
         self.config = config
         self.renderer = renderer
         self._smtp: smtplib.SMTP | None = None
+        self._from = parseaddr(config.sender)[1] or config.sender  # the envelope sender
 
-    def compose(self, action: dict[str, Any], profile: dict[str, Any] | None) -> EmailMessage:
+    def compose(self, action: dict[str, Any], profile: dict[str, Any] | None) -> tuple[str, bytes]:
         context = template_context(action, profile)
         to = context["attributes"].get("email") or (action.get("data") or {}).get("email")
-        if not isinstance(to, str) or "@" not in to:
+        if not isinstance(to, str) or "@" not in to or "\n" in to or "\r" in to:
             raise PermanentError("no email address in the profile (attributes.email)")
         subject, body = self.renderer.message(action.get("template"), context)
         if not body:
             raise PermanentError("an email needs a template")
-        msg = EmailMessage()
+        # compat32 MIMEText: a tenth of the cost of EmailMessage's header registry per mail.
+        msg = MIMEText(body, "plain", "us-ascii" if body.isascii() else "utf-8")
         msg["From"] = self.config.sender
         msg["To"] = to
-        msg["Subject"] = subject
+        msg["Subject"] = Header(subject, "utf-8").encode() if not subject.isascii() else subject
         # A stable Message-ID lets a receiving system drop a copy resent after a crash.
         msg["Message-ID"] = f"<{action['action_id']}@segue>"
         msg["X-Segue-Action-Id"] = action["action_id"]
-        msg.set_content(body)
-        return msg
+        return to, msg.as_bytes()
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
@@ -46,11 +49,12 @@ class SmtpProvider:
             smtp.login(c.username, c.password.get_secret_value())
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: tuple[str, bytes]) -> None:
+        to, raw = message
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
-            self._smtp.send_message(message)
+            self._smtp.sendmail(self._from, [to], raw)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             self._fail(codes[0] if codes else 550, str(exc.recipients))

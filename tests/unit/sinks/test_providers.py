@@ -47,7 +47,7 @@ def test_email_reaches_the_smtp_server_with_rendered_content() -> None:
     assert msg["To"] == "c1@example.com"
     assert msg["Message-ID"] == "<a-email-1@segue>"
     assert msg["Subject"] == "Your cart is waiting, with something extra"
-    assert "Hi Ada 1," in msg.get_payload()
+    assert "Hi Ada 1," in msg.get_payload(decode=True).decode()
 
 
 def test_starttls_upgrades_the_session_and_verifies_the_server(tmp_path: Path) -> None:
@@ -210,3 +210,20 @@ def test_file_provider_writes_json_lines(tmp_path: Path) -> None:
     (line,) = out.read_bytes().splitlines()
     record = orjson.loads(line)
     assert record["action"] == a and record["body"] == "You are on your way: keep going!"
+
+
+def test_non_ascii_subject_and_body_arrive_intact(tmp_path: Path) -> None:
+    (tmp_path / "hi.j2").write_text("Grüße, {{ attributes.name }} ✓")
+    (tmp_path / "hi.subject.j2").write_text("Schöne Grüße")
+    with smtp_server() as (recorder, port):
+        config = ProviderConfig(kind="smtp", port=port)
+        c = clock()
+        provider = make_provider("email", config, Renderer(tmp_path), c)
+        ch = ChannelDelivery("email", config, provider, c, random.Random(1))
+        assert ch.deliver(action("email", template="hi"), profile(name="Zoë")).status == SENT
+        provider.close()
+    (msg,) = recorder.messages
+    from email.header import decode_header, make_header
+
+    assert str(make_header(decode_header(msg["Subject"]))) == "Schöne Grüße"
+    assert msg.get_payload(decode=True).decode(msg.get_content_charset()) == "Grüße, Zoë ✓"
