@@ -85,6 +85,13 @@ class SinkSettings(BaseSettings):
     )
     commit_every: int = Field(default=500, ge=1, description="Commit after this many actions…")
     commit_interval_ms: int = Field(default=1000, ge=1, description="…or this long.")
+    handover_check: int = Field(
+        default=2000,
+        ge=0,
+        description="After a partition is assigned, its first N actions that the local store "
+        "does not know are looked up among the receipts (another worker may have delivered "
+        "them without committing). At least the previous owner's commit_every.",
+    )
     profiles: bool = Field(
         default=True,
         description="Follow the profiles changelog for template snapshots (else only an "

@@ -1,5 +1,6 @@
-"""Did a receipt reach the broker before a crash? Asked only after a restart, for an action
-whose outcome is recorded but whose receipt acknowledgement is not.
+"""Did a receipt reach the broker? Asked after a restart, for an action whose outcome is
+recorded but whose receipt acknowledgement is not; and for the first records of a partition
+handed over from another worker (whose dedupe store we do not have).
 
 The producer acknowledges a receipt asynchronously; a crash between the broker's write and our
 note of it leaves a receipt that may or may not be on ``events.receipts``. Rather than emit it
@@ -25,6 +26,10 @@ class ReceiptLedger:
         self._seen: dict[int, set[str]] = {}
 
     def has(self, key: bytes, event_id: str) -> bool:
+        if self._partitions is not None:
+            cached = self._seen.get(partition_for(key, self._partitions))
+            if cached is not None:
+                return event_id in cached
         consumer = make_consumer(self.settings)
         try:
             if self._partitions is None:
@@ -35,6 +40,11 @@ class ReceiptLedger:
         finally:
             consumer.close()
         return event_id in self._seen[partition]
+
+    def forget(self) -> None:
+        """Drop the cache: the next question reads the partitions afresh (after a hand-over,
+        the previous owner's receipts are newer than what was cached)."""
+        self._seen.clear()
 
     def _read(self, consumer: Consumer, partition: int) -> set[str]:
         low, high = consumer.get_watermark_offsets(

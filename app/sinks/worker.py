@@ -105,6 +105,7 @@ class SinkWorker:
         )
         self.producer: Producer = make_producer(settings)
         self._pending: dict[int, int] = {}  # partition -> next offset to commit
+        self._handover: dict[int, int] = {}  # partition -> records left to check (see ledger)
         self._since_commit = 0
         self._last_commit = self.clock.monotonic_ms()
         self._outcomes = 0
@@ -191,6 +192,10 @@ class SinkWorker:
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.ASSIGNED.labels(self.channel).set(len(partitions))
+        # Another worker may have delivered (and receipted) records of these partitions without
+        # committing them: check the first ones against the receipts topic.
+        self._handover = {tp.partition: self.sinks.handover_check for tp in partitions}
+        self.ledger.forget()
 
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         metrics.ASSIGNED.labels(self.channel).set(0)
@@ -217,6 +222,8 @@ class SinkWorker:
             return
         action_id = action["action_id"]
         seen = self.store.get(action_id)
+        if seen is None and self._handover.get(msg.partition() or 0, 0) > 0:
+            seen = self._delivered_elsewhere(msg.partition() or 0, action)
         if seen is not None and seen["s"] != PENDING:
             metrics.DEDUPLICATED.labels(self.channel).inc()
             if not seen["r"]:
@@ -248,6 +255,16 @@ class SinkWorker:
             metrics.FAILED.labels(self.channel, kind).inc()
             self._dead_letter(msg, result.reason or "failed", result.attempts)
         self._receipt(action, result)
+
+    def _delivered_elsewhere(self, partition: int, action: dict[str, Any]) -> dict[str, Any] | None:
+        """The outcome another worker receipted for this action, recorded here; else None."""
+        self._handover[partition] -= 1
+        key = str(action["customer_id"]).encode()
+        for kind, status in ((receipts.SENT, SENT), (receipts.FAILED, FAILED)):
+            if self.ledger.has(key, f"{action['action_id']}:{kind}"):
+                self.store.put(action["action_id"], status, self.clock.wall_ms(), True)
+                return self.store.get(action["action_id"])
+        return None
 
     def _reject(self, msg: Message, reason: str) -> None:
         metrics.FAILED.labels(self.channel, "bad_action").inc()

@@ -382,3 +382,39 @@ def test_two_workers_of_one_channel_share_its_partitions_and_deliver_each_action
     finally:
         for sink in sinks:
             sink.stop()
+
+
+def test_a_worker_taking_over_a_dead_workers_partitions_skips_what_it_delivered(
+    deployment: Deployment,
+) -> None:
+    """Worker 0 dies (SIGKILL) with nothing committed; worker 1, on another 'host' (its own
+    empty dedupe store), takes its partitions. It finds worker 0's receipts and skips those
+    actions: only the last few, whose receipts were still in flight at the kill, can go twice."""
+    names = TopicNames(deployment.settings)
+    sinks: list[SinkProcess] = []
+    hold = {"commit_every": 1000, "commit_interval_ms": 600_000, "profiles": "false"}
+    try:
+        with http_server(SECRET.encode()) as (hook, url):
+            hooks = [make_action("webhook", n, f"c-{n}", "seasonal_offer") for n in range(80)]
+            deployment.produce(action_records(hooks), names.actions["webhook"])
+            http_env = {"kind": "http", "url": url, "secret": SECRET}
+            dead = start_sink(
+                deployment, "webhook", sinks, "0", provider=http_env, crash_after=30, **hold
+            )
+            assert dead.wait_exit() == -signal.SIGKILL
+            before = [b["action_id"] for b in hook.bodies()]
+            assert len(before) == 30
+            heir = start_sink(deployment, "webhook", sinks, "1", provider=http_env, **hold)
+            heir.wait_for(
+                "all delivered",
+                lambda: set(hook.idempotency_keys()) >= {a["action_id"] for a in hooks},
+            )
+            heir.wait_metric("segue_sink_delivered_total", 50)
+            keys = hook.idempotency_keys()
+            twice = {k for k, n in keys.items() if n > 1}
+            assert all(n <= 2 for n in keys.values())
+            assert twice <= set(before[-5:]), (twice, before[-5:])
+            assert heir.metric("segue_sink_deduplicated_total") >= 25
+    finally:
+        for sink in sinks:
+            sink.stop()
