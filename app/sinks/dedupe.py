@@ -27,15 +27,25 @@ class DedupeStore:
         raw = self._db.get(action_id.encode())
         return None if raw is None else orjson.loads(raw)
 
-    def put(self, action_id: str, status: str, at_ms: int, receipted: bool = False) -> None:
+    def put(
+        self,
+        action_id: str,
+        status: str,
+        at_ms: int,
+        receipted: bool = False,
+        reason: str | None = None,
+    ) -> None:
         # RocksDB's write-ahead log is written before put() returns: a killed process (not a
         # lost machine) keeps it. The sink's guarantee is against process crashes.
-        self._db[action_id.encode()] = orjson.dumps({"s": status, "at": at_ms, "r": receipted})
+        value: dict[str, Any] = {"s": status, "at": at_ms, "r": receipted}
+        if reason is not None:
+            value["why"] = reason  # a failure's reason, for a receipt emitted again
+        self._db[action_id.encode()] = orjson.dumps(value)
 
     def mark_receipted(self, action_id: str) -> None:
         record = self.get(action_id)
         if record is not None and not record["r"]:
-            self.put(action_id, record["s"], record["at"], True)
+            self.put(action_id, record["s"], record["at"], True, record.get("why"))
 
     def purge(self, now_ms: int) -> int:
         """Forget ids recorded before the retention window; returns how many."""

@@ -232,7 +232,7 @@ class SinkWorker:
                 self.producer.flush(30)
                 seen = self.store.get(action_id) or seen
             if not seen["r"]:
-                self._receipt(action, Result(seen["s"], 0, "recorded before a restart"), True)
+                self._receipt(action, Result(seen["s"], 0, seen.get("why")), True)
             return
         if seen is not None:
             # Cut off by a crash mid-send: the provider may or may not have it. Sent again
@@ -245,7 +245,7 @@ class SinkWorker:
             profile = self.profiles.get(action["customer_id"])
         result = self.delivery.deliver(action, profile)
         self._crash_point("sent")
-        self.store.put(action_id, result.status, self.clock.wall_ms())
+        self.store.put(action_id, result.status, self.clock.wall_ms(), reason=result.reason)
         self._crash_point("recorded")
         if result.status == SENT:
             metrics.DELIVERED.labels(self.channel).inc()

@@ -11,13 +11,13 @@ def test_outcomes_survive_a_reopen_and_receipts_are_marked(tmp_path: Path) -> No
     store = DedupeStore(tmp_path / "d", retention_ms=1_000)
     store.put("a1", PENDING, 10)
     store.put("a1", "sent", 11)
-    store.put("a2", "failed", 12)
+    store.put("a2", "failed", 12, reason="HTTP 400")
     store.mark_receipted("a2")
     store.mark_receipted("missing")  # no record: nothing happens
     store.close()
     again = DedupeStore(tmp_path / "d", retention_ms=1_000)
     assert again.get("a1") == {"s": "sent", "at": 11, "r": False}
-    assert again.get("a2") == {"s": "failed", "at": 12, "r": True}
+    assert again.get("a2") == {"s": "failed", "at": 12, "r": True, "why": "HTTP 400"}
     assert again.get("missing") is None
     again.close()
 
