@@ -192,10 +192,13 @@ class MomentRun:
                 index = step.next
             elif kind == UPDATE:
                 attributes = m.profile["attributes"]
+                # the write's time, so a late older event cannot undo it and merges order it
+                stamps = m.profile.setdefault("attr_ts", {})
                 for name, expr in step.sets:
                     ok, value = m.value(expr, entry)
                     if ok:  # a failing expression leaves the attribute unchanged
                         attributes[name] = value
+                        stamps[name] = m.now
                         m.profile_changed()
                 index = step.next
         self.end(j.id, entry, COMPLETED)
