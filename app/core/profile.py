@@ -4,12 +4,12 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 
 ``id``             the customer (or, until linked, anonymous) id
 ``attributes``     traits from ``Identify`` / ``ProfileUpdated`` properties, flat, latest wins
-``attr_ts``        attribute name -> epoch ms of the event that wrote its current value
+``attr_ts``        when each attribute's value was written (core/stamps.py; absent until the first)
 ``counts``         events seen per event type
 ``first_seen``     epoch ms of the earliest event time seen (None before any event)
 ``last_seen``      epoch ms of the latest event time seen
 ``consent``        channel -> bool, from ``ConsentUpdated`` ({"channel": "sms", "granted": false})
-``consent_ts``     channel -> epoch ms of the choice kept in ``consent``
+``consent_ts``     when each consent choice was made (core/stamps.py; absent until the first)
 ``open_tickets``   ``TicketOpened`` minus ``TicketClosed``, never below 0
 ``lifetime_value`` sum of ``OrderPlaced.properties.total``
 ``session``        the current web session, only once the customer browsed (see core/session.py)
@@ -19,8 +19,8 @@ is at least as recent as the one that wrote the value kept (``attr_ts`` / ``cons
 older event arriving late never overwrites a newer value. At equal times the event processed
 later wins (partition order live, (time, event_id) order in replay). The per-key times are what
 lets two profiles merge by event time (core/profile_merge.py) when an anonymous visitor is linked
-to a customer. Profiles stored before these keys existed lack them: a key without a time is
-treated as older than any event. A journey's ``update`` step stamps the moment's time.
+to a customer. A value stored before times were kept (an older profile) is older than
+any event. A journey's ``update`` step stamps the moment's time.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.session import fold_session
+from app.core.stamps import Stamps, restamp, time_of
 
 Profile = dict[str, Any]
 
@@ -38,12 +39,10 @@ def new_profile(key: str) -> Profile:
     return {
         "id": key,
         "attributes": {},
-        "attr_ts": {},
         "counts": {},
         "first_seen": None,
         "last_seen": None,
         "consent": {},
-        "consent_ts": {},
         "open_tickets": 0,
         "lifetime_value": 0.0,
     }
@@ -66,22 +65,23 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
         if props:
             attributes = profile["attributes"]
             stamps = profile.get("attr_ts")
-            if stamps is None:
-                stamps = profile["attr_ts"] = {}
+            written: dict[str, int | None] = {}
             for name, value in props.items():
-                if ts >= stamps.get(name, ts):  # an older event never overwrites a newer value
+                # an older event never overwrites a newer value
+                if name not in attributes or _not_newer(stamps, name, ts):
                     attributes[name] = value
-                    stamps[name] = ts
+                    written[name] = ts
+            if written:
+                profile["attr_ts"] = restamp(attributes, stamps, written)
     elif etype == "ConsentUpdated":
         channel = props.get("channel")
         granted = props.get("granted")
         if isinstance(channel, str) and isinstance(granted, bool):
+            consent = profile["consent"]
             stamps = profile.get("consent_ts")
-            if stamps is None:
-                stamps = profile["consent_ts"] = {}
-            if ts >= stamps.get(channel, ts):
-                profile["consent"][channel] = granted
-                stamps[channel] = ts
+            if channel not in consent or _not_newer(stamps, channel, ts):
+                consent[channel] = granted
+                profile["consent_ts"] = restamp(consent, stamps, {channel: ts})
     elif etype == "TicketOpened":
         profile["open_tickets"] += 1
     elif etype == "TicketClosed":
@@ -92,3 +92,9 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
             profile["lifetime_value"] += float(total)
     fold_session(profile, event)
     return profile
+
+
+def _not_newer(stamps: Stamps | None, name: str, ts: int) -> bool:
+    """Whether the value kept for ``name`` is not newer than an event at ``ts`` (ties: later wins)."""
+    kept = time_of(stamps, name)
+    return kept is None or kept <= ts

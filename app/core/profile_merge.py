@@ -5,8 +5,8 @@ returns it. ``into`` keeps its ``id``. Field by field:
 
 ``counts``           summed per event type
 ``first_seen``       the earlier; ``last_seen`` the later (None counts as absent)
-``attributes``       per name, the value with the later time in ``attr_ts`` (a name without a
-                     time is older than any timed one); equal times keep ``into``'s value
+``attributes``       per name, the value with the later time (``attr_ts``, core/stamps.py; an
+                     untimed value is older than any timed one); equal times keep ``into``'s
 ``consent``          per channel, the later explicit choice by ``consent_ts``; ties as above
 ``open_tickets``     summed (each side's tickets are that side's; both counts are >= 0)
 ``lifetime_value``   summed
@@ -28,6 +28,7 @@ import copy
 from typing import Any
 
 from app.core.profile import Profile
+from app.core.stamps import restamp, time_of
 
 _MERGED = frozenset(
     {
@@ -46,24 +47,22 @@ _MERGED = frozenset(
 )
 
 
-def _by_time(
-    values: dict[str, Any],
-    stamps: dict[str, int],
-    other_values: dict[str, Any],
-    other_stamps: dict[str, int],
-) -> None:
-    """Last writer wins per name, by event time; ``values`` wins ties and untimed rivals."""
-    for name, value in other_values.items():
-        theirs = other_stamps.get(name)
+def _by_time(into: Profile, other: Profile, field: str, stamps_field: str) -> None:
+    """Last writer wins per name, by event time; ``into`` wins ties and untimed rivals."""
+    values = into[field]
+    stamps = into.get(stamps_field)
+    other_stamps = other.get(stamps_field)
+    written: dict[str, int | None] = {}
+    for name, value in other[field].items():
+        theirs = time_of(other_stamps, name)
         if name in values:
-            ours = stamps.get(name)
+            ours = time_of(stamps, name)
             if theirs is None or (ours is not None and ours >= theirs):
                 continue
         values[name] = copy.deepcopy(value)
-        if theirs is None:
-            stamps.pop(name, None)
-        else:
-            stamps[name] = theirs
+        written[name] = theirs
+    if written:
+        into[stamps_field] = restamp(values, stamps, written)
 
 
 def _session_order(session: dict[str, Any]) -> tuple[int, int]:
@@ -81,18 +80,8 @@ def merge_profiles(into: Profile, other: Profile) -> Profile:
     last = other["last_seen"]
     if last is not None and (into["last_seen"] is None or last > into["last_seen"]):
         into["last_seen"] = last
-    _by_time(
-        into["attributes"],
-        into.setdefault("attr_ts", {}),
-        other["attributes"],
-        other.get("attr_ts") or {},
-    )
-    _by_time(
-        into["consent"],
-        into.setdefault("consent_ts", {}),
-        other["consent"],
-        other.get("consent_ts") or {},
-    )
+    _by_time(into, other, "attributes", "attr_ts")
+    _by_time(into, other, "consent", "consent_ts")
     into["open_tickets"] += other["open_tickets"]
     into["lifetime_value"] += other["lifetime_value"]
     theirs = other.get("session")
