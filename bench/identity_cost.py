@@ -35,7 +35,7 @@ from app.core.journeys import Engine, load_journeys, load_policies  # noqa: E402
 from app.core.profile import TRAIT_EVENTS, fold, new_profile  # noqa: E402
 from app.core.profile_merge import merge_profiles  # noqa: E402
 from app.core.session import fold_session  # noqa: E402
-from app.paths import JOURNEYS_DIR, ROOT as REPO  # noqa: E402
+from app.paths import JOURNEYS_DIR  # noqa: E402
 from app.sim import DEFAULT_START_MS, simulate  # noqa: E402
 
 
@@ -164,9 +164,7 @@ def main() -> None:
     if pairs:
         cost = best_ns(merge_all, len(pairs), args.repeat) - best_ns(copy_only, len(pairs), 3)
         print(f"{'merge_profiles':36s} {cost / 1000:7.2f} us/merge ({len(pairs)} merges)")
-    engine = Engine(
-        load_journeys(JOURNEYS_DIR), load_policies(REPO / "policies.yaml")
-    )
+    engine = Engine(load_journeys(JOURNEYS_DIR), load_policies(ROOT / "policies.yaml"))
     states: dict[str, Any] = {}
     live: dict[str, Any] = {}  # the engine folds its own profiles
     for e in events:
