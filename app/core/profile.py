@@ -65,12 +65,18 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
         if props:
             attributes = profile["attributes"]
             stamps = profile.get("attr_ts")
-            written: dict[str, int | None] = {}
-            for name, value in props.items():
-                # an older event never overwrites a newer value
-                if name not in attributes or _not_newer(stamps, name, ts):
-                    attributes[name] = value
-                    written[name] = ts
+            written: dict[str, int | None]
+            if stamps is None:  # no value has a time yet: every value is older than this event
+                attributes.update(props)
+                written = dict.fromkeys(props, ts)
+            else:
+                default, listed = stamps
+                written = {}
+                for name, value in props.items():
+                    kept = listed.get(name, default) if name in attributes else None
+                    if kept is None or kept <= ts:  # an older event never overwrites a newer value
+                        attributes[name] = value
+                        written[name] = ts
             if written:
                 profile["attr_ts"] = restamp(attributes, stamps, written)
     elif etype == "ConsentUpdated":

@@ -3,8 +3,8 @@
 A merge by event time needs the time of every key's value, but a profile must stay small: most
 keys of a customer share a time (one ``ProfileUpdated`` writes twenty traits). So the times are
 stored as ``[t, {name: t_name, ...}]``: every key of the map has time ``t`` except the few
-listed. ``t`` is the most common time (the latest of equally common ones), recomputed on each
-write, which is rare next to page views. A listed time may be ``None``: a value written before
+listed. ``t`` is kept while it covers at least half of the keys; otherwise it becomes the most
+common time (the latest of equally common ones). A listed time may be ``None``: a value written before
 times were kept (a profile stored by an older version), older than any event.
 
 ``None`` instead of the pair means no key has a time (such a profile is upgraded on its first
@@ -13,7 +13,6 @@ write).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 Stamps = list[Any]  # [int, dict[str, int | None]]
@@ -34,10 +33,23 @@ def restamp(
     values: dict[str, Any], stamps: Stamps | None, written: dict[str, int | None]
 ) -> Stamps:
     """The stamps after ``written`` (name -> time) were set in ``values`` (which holds them)."""
+    if stamps is not None:
+        default: int = stamps[0]
+        listed = dict(stamps[1])
+        for name, t in written.items():
+            if t == default:
+                listed.pop(name, None)
+            else:
+                listed[name] = t
+        if 2 * len(listed) <= len(values):  # the default still covers most keys
+            return [default, listed]
+    # recount: the most common time (the latest of equally common ones) becomes the default
     times = {name: written[name] if name in written else time_of(stamps, name) for name in values}
-    common = Counter(t for t in times.values() if t is not None)
-    if not common:
-        return [0, dict(times)]  # every value untimed: each listed as None
-    top = max(common.values())
-    default = max(t for t, n in common.items() if n == top)
+    counts: dict[int, int] = {}
+    for t in times.values():
+        if t is not None:
+            counts[t] = counts.get(t, 0) + 1
+    if not counts:
+        return [0, times]  # every value untimed: each listed as None
+    default = max(counts, key=lambda t: (counts[t], t))
     return [default, {name: t for name, t in times.items() if t != default}]
