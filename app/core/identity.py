@@ -151,3 +151,40 @@ def _review(
         "timestamp": event["timestamp"],
         "claimed_via": via,  # "customer_id", or the identifier that resolved the event
     }
+
+
+class LinkResult(NamedTuple):
+    #: the identifier's row after the claim (None: it stays unowned)
+    row: Link | None
+    #: whether the row changed (write it back)
+    changed: bool
+    #: (anonymous key, customer key) when this claim linked an anonymous id: fold it in now
+    merge: tuple[str, str] | None
+    #: the review record when another customer owns the identifier
+    conflict: dict[str, Any] | None
+
+
+def apply_link(
+    row: Link | None, ident: str, customer: str, event: Mapping[str, Any], via: str = "customer_id"
+) -> LinkResult:
+    """Claim ``ident`` for ``customer`` where its row lives (the streaming shell's single writer).
+
+    ``resolve`` decides from rows read earlier; the claim is re-checked against the row as it is
+    now, so two customers racing for one identifier cannot both win: the first claim processed
+    links it, the second is a conflict (same rules as ``resolve``, for one identifier).
+    """
+    if row is None:
+        merge = None
+        if ident.startswith(_ANONYMOUS_PREFIX):
+            anonymous = ident[len(_ANONYMOUS_PREFIX) :]
+            if anonymous != customer:
+                merge = (anonymous, customer)
+        return LinkResult({"c": customer}, True, merge, None)
+    owner = row["c"]
+    seen = row.get("x") or []
+    if owner == customer or customer in seen:
+        return LinkResult(row, False, None, None)
+    conflict = _review(event, ident, customer, owner, via)
+    if len(seen) >= MAX_REMEMBERED:
+        return LinkResult(row, False, None, conflict)
+    return LinkResult({**row, "x": [*seen, customer]}, True, None, conflict)

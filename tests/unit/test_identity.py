@@ -14,7 +14,9 @@ from app.core.identity import (
     MAX_REMEMBERED,
     IdentityConfig,
     Link,
+    LinkResult,
     Resolution,
+    apply_link,
     identifiers_of,
     resolve,
 )
@@ -212,3 +214,44 @@ def test_stream_invariants(events: list[dict[str, Any]]) -> None:
             assert before[conflict["identifier"]]["c"] == conflict["customer_id"]
         # re-sending the event right away is a no-op
         assert g.see(dict(event)) == Resolution(r.key, {}, [], [])
+
+
+# -- the single-writer claim at the identifier's own partition ---------------------------------
+
+
+def test_a_claim_on_an_unowned_anonymous_id_links_it_and_asks_for_the_merge() -> None:
+    r = apply_link(None, "anonymous_id:a-1", "c-1", ev("c-1", "a-1"))
+    assert r == LinkResult({"c": "c-1"}, True, ("a-1", "c-1"), None)
+    assert apply_link(None, "device_id:d1", "c-1", ev("c-1")).merge is None
+
+
+def test_racing_claims_the_first_one_processed_wins_the_second_is_reviewed_once() -> None:
+    first = apply_link(None, "device_id:d1", "c-1", ev("c-1"))
+    assert first.row is not None
+    second = apply_link(first.row, "device_id:d1", "c-2", ev("c-2"))
+    assert second.row is not None and second.row["c"] == "c-1"
+    assert second.conflict is not None
+    assert (second.conflict["customer_id"], second.conflict["claimed_by"]) == ("c-1", "c-2")
+    again = apply_link(second.row, "device_id:d1", "c-2", ev("c-2"))
+    assert again == LinkResult(second.row, False, None, None)
+    assert apply_link(first.row, "device_id:d1", "c-1", ev("c-1")).changed is False
+
+
+@given(events_st)
+def test_claims_agree_with_resolve(events: list[dict[str, Any]]) -> None:
+    """Applying resolve's claims one identifier at a time gives the same rows and merges."""
+    g = Graph()
+    rows: dict[str, Link] = {}
+    for event in events:
+        r = g.see(event)
+        merges = []
+        for ident in identifiers_of(event, CONFIG):
+            if ident in r.links:  # the claims the shell sends to the identifiers' partitions
+                claim = apply_link(rows.get(ident), ident, r.key, event)
+                assert claim.changed
+                if claim.row is not None:
+                    rows[ident] = claim.row
+                if claim.merge:
+                    merges.append(claim.merge)
+        assert merges == r.merges
+        assert rows == g.rows
