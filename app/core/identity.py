@@ -41,8 +41,9 @@ from typing import Any, NamedTuple
 ANONYMOUS = "anonymous_id"
 #: identifier kinds an event may carry in ``context.identifiers``, besides its anonymous id
 CONTEXT_KINDS = ("email_hash", "phone_hash", "device_id")
-#: default priority: deterministic hashes first, then the browser's id, then the (shared) device
-DEFAULT_PRIORITY = ("email_hash", "phone_hash", ANONYMOUS, "device_id")
+#: default priority: the browser's own id (linked by a login, and the streaming shell's ordering
+#: anchor, see docs/identity.md), then the deterministic hashes, then the (shared) device
+DEFAULT_PRIORITY = (ANONYMOUS, "email_hash", "phone_hash", "device_id")
 #: claimants remembered per identifier row, so a repeated conflict is reported once
 MAX_REMEMBERED = 16
 
