@@ -130,7 +130,7 @@ def test_the_newer_session_is_kept() -> None:
     assert merged(old, fold_all([], "a-1"))["session"]["id"] == "s-old"
 
 
-def test_merging_an_empty_profile_changes_nothing_but_nothing() -> None:
+def test_merging_an_empty_profile_changes_nothing() -> None:
     customer = fold_all([ev("Identify", 3, email="c@x"), ev("OrderPlaced", 4, total=2)])
     assert merged(customer, new_profile("a-1")) == customer
 

@@ -131,3 +131,13 @@ def test_merging_a_visitor_without_journeys_changes_nothing() -> None:
     before = copy.deepcopy(customer.jstate)
     assert customer.absorb(visitor, "10:30").transitions == []
     assert customer.jstate == before
+
+
+def test_an_update_step_is_stamped_so_a_late_older_event_does_not_undo_it() -> None:
+    j = journey(id="tag", trigger=CART, steps=[{"id": "tag", "update": {"set": {"plan": "'vip'"}}}])
+    customer, _ = people(j)
+    customer.on("CartAbandoned", "10:00")
+    customer.on("ProfileUpdated", "09:00", plan="free", tier=1)  # late, older than the update
+    assert customer.profile["attributes"] == {"plan": "vip", "tier": 1}
+    customer.on("ProfileUpdated", "11:00", plan="gold")
+    assert customer.profile["attributes"]["plan"] == "gold"
