@@ -22,6 +22,7 @@ def _register() -> None:
         profile,
         replay,
         simulate,
+        sink,
         topics,
         worker,
     )

@@ -4,16 +4,23 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 
 ``id``             the customer (or, until linked, anonymous) id
 ``attributes``     traits from ``Identify`` / ``ProfileUpdated`` properties, flat, latest wins
+``attr_ts``        when each attribute's value was written (core/stamps.py; absent until the first)
 ``counts``         events seen per event type
 ``first_seen``     epoch ms of the earliest event time seen (None before any event)
 ``last_seen``      epoch ms of the latest event time seen
 ``consent``        channel -> bool, from ``ConsentUpdated`` ({"channel": "sms", "granted": false})
+``consent_ts``     when each consent choice was made (core/stamps.py; absent until the first)
 ``open_tickets``   ``TicketOpened`` minus ``TicketClosed``, never below 0
 ``lifetime_value`` sum of ``OrderPlaced.properties.total``
 ``session``        the current web session, only once the customer browsed (see core/session.py)
 
-"Latest wins" follows processing order, which is event-time order in replay and partition
-order live (events of one customer share a partition, so producers' order is kept).
+"Latest wins" is by event time: an attribute or a consent choice is written only when the event
+is at least as recent as the one that wrote the value kept (``attr_ts`` / ``consent_ts``), so an
+older event arriving late never overwrites a newer value. At equal times the event processed
+later wins (partition order live, (time, event_id) order in replay). The per-key times are what
+lets two profiles merge by event time (core/profile_merge.py) when an anonymous visitor is linked
+to a customer. A value stored before times were kept (an older profile) is older than
+any event. A journey's ``update`` step stamps the moment's time.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.session import fold_session
+from app.core.stamps import Stamps, restamp, time_of
 
 Profile = dict[str, Any]
 
@@ -54,12 +62,32 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
         profile["last_seen"] = ts
     props = event["properties"]
     if etype in TRAIT_EVENTS:
-        profile["attributes"].update(props)
+        if props:
+            attributes = profile["attributes"]
+            stamps = profile.get("attr_ts")
+            written: dict[str, int | None]
+            if stamps is None:  # no value has a time yet: every value is older than this event
+                attributes.update(props)
+                written = dict.fromkeys(props, ts)
+            else:
+                default, listed = stamps
+                written = {}
+                for name, value in props.items():
+                    kept = listed.get(name, default) if name in attributes else None
+                    if kept is None or kept <= ts:  # an older event never overwrites a newer value
+                        attributes[name] = value
+                        written[name] = ts
+            if written:
+                profile["attr_ts"] = restamp(attributes, stamps, written)
     elif etype == "ConsentUpdated":
         channel = props.get("channel")
         granted = props.get("granted")
         if isinstance(channel, str) and isinstance(granted, bool):
-            profile["consent"][channel] = granted
+            consent = profile["consent"]
+            stamps = profile.get("consent_ts")
+            if channel not in consent or _not_newer(stamps, channel, ts):
+                consent[channel] = granted
+                profile["consent_ts"] = restamp(consent, stamps, {channel: ts})
     elif etype == "TicketOpened":
         profile["open_tickets"] += 1
     elif etype == "TicketClosed":
@@ -70,3 +98,9 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
             profile["lifetime_value"] += float(total)
     fold_session(profile, event)
     return profile
+
+
+def _not_newer(stamps: Stamps | None, name: str, ts: int) -> bool:
+    """Whether the value kept for ``name`` is not newer than an event at ``ts`` (ties: later wins)."""
+    kept = time_of(stamps, name)
+    return kept is None or kept <= ts

@@ -31,6 +31,7 @@ from app.core.journeys.outcome import ABORTED, EXITED, GOAL, ORPHANED, Outcome
 from app.core.journeys.policies import Policies
 from app.core.journeys.run import MomentRun
 from app.core.journeys.state import JState, new_state, next_due
+from app.core.journeys.state_merge import merge_states
 from app.core.profile import fold
 from app.core.scoring import Scorer, ZeroScorer
 
@@ -87,6 +88,17 @@ class Engine:
     @staticmethod
     def next_due(jstate: JState) -> int | None:
         return next_due(jstate)
+
+    @staticmethod
+    def merge_state(into: JState, other: JState, now_ms: int) -> Outcome:
+        """Identity linked ``other`` (an anonymous key) to ``into``'s customer: fold its state in.
+
+        In place on ``into``; ``other`` is left as it was (the shell deletes it). The rules are in
+        ``state_merge.py``. Nothing fires: the next event or ``advance`` runs due timers.
+        """
+        out = Outcome()
+        out.transitions.extend(merge_states(into, other, now_ms))
+        return out
 
     # -- time and events -------------------------------------------------------------------------
 

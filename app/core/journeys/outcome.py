@@ -12,6 +12,7 @@ EXITED = "exited"  # an exit_on event ended the entry
 COMPLETED = "completed"  # the entry walked off its last step or reached `end`
 ORPHANED = "orphaned"  # its version is no longer loaded: ended without running
 ABORTED = "aborted"  # ran more steps in one moment than any sane journey (a loop)
+MERGED = "merged"  # an anonymous visitor's entry ended: the linked customer was already in it
 
 
 class Transition(NamedTuple):

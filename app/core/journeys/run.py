@@ -31,6 +31,7 @@ from app.core.journeys.compiled import (
 from app.core.journeys.hashing import action_id, in_holdout, split_draw
 from app.core.journeys.moment import Moment
 from app.core.journeys.outcome import ABORTED, COMPLETED, ENTERED, Outcome, Transition
+from app.core.stamps import restamp
 from app.core.timeutil import format_ms
 
 if TYPE_CHECKING:
@@ -192,11 +193,15 @@ class MomentRun:
                 index = step.next
             elif kind == UPDATE:
                 attributes = m.profile["attributes"]
+                written: dict[str, int | None] = {}
                 for name, expr in step.sets:
                     ok, value = m.value(expr, entry) if isinstance(expr, Expr) else (True, expr)
                     if ok:  # a failing expression leaves the attribute unchanged
                         attributes[name] = value
+                        written[name] = m.now
                         m.profile_changed()
+                if written:  # the write's time: a late older event cannot undo it
+                    m.profile["attr_ts"] = restamp(attributes, m.profile.get("attr_ts"), written)
                 index = step.next
         self.end(j.id, entry, COMPLETED)
 

@@ -1,0 +1,116 @@
+"""Sink settings: one provider per channel, read from the environment (prefix ``SEGUE_SINK_``,
+nested fields with ``__``), e.g. ``SEGUE_SINK_EMAIL__KIND=smtp SEGUE_SINK_EMAIL__PORT=2525`` or
+``SEGUE_SINK_WEBHOOK='{"kind": "http", "url": "https://...", "secret": "..."}'``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.delivery.backoff import Backoff
+
+
+class ProviderConfig(BaseModel):
+    """How one channel delivers. Unused fields of other kinds are ignored."""
+
+    model_config = {"frozen": True}
+
+    kind: Literal["smtp", "http", "file", "stdout"] = Field(
+        default="file",
+        description="smtp (email), http (JSON POST, signed), file (JSON lines), stdout.",
+    )
+    # smtp
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = Field(default=False, description="Upgrade the SMTP session with STARTTLS.")
+    ssl_cafile: Path | None = Field(default=None, description="CA file to verify STARTTLS with.")
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "Segue <segue@localhost>"
+    # http
+    url: str | None = None
+    secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key; requests are unsigned without one."
+    )
+    shape: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "The JSON body: field name -> Jinja expression over action, profile, subject, "
+            "body, data, scores. Default: the channel's shape (docs/sinks.md)."
+        ),
+    )
+    headers: dict[str, str] = Field(default_factory=dict)
+    # file
+    path: Path | None = Field(default=None, description="JSON lines file (file kind).")
+    # every kind
+    timeout_s: float = Field(default=5.0, gt=0)
+    rate_per_s: float = Field(default=200.0, gt=0, description="Token bucket: sends per second.")
+    burst: int = Field(default=50, ge=1, description="Token bucket size.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts in all, then the DLQ.")
+    backoff_base_ms: int = Field(default=200, ge=0)
+    backoff_cap_ms: int = Field(default=10_000, ge=0)
+    breaker_threshold: int = Field(default=5, ge=1, description="Failures that open it.")
+    breaker_cooldown_ms: int = Field(default=5_000, ge=0)
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base_ms, self.backoff_cap_ms, self.max_attempts)
+
+
+class SinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SEGUE_SINK_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    email: ProviderConfig = ProviderConfig()
+    sms: ProviderConfig = ProviderConfig()
+    push: ProviderConfig = ProviderConfig()
+    webhook: ProviderConfig = ProviderConfig()
+    in_app: ProviderConfig = ProviderConfig()
+    agent: ProviderConfig = ProviderConfig()
+
+    templates_dir: Path | None = Field(default=None, description="Default: templates/.")
+    dedupe_retention: str = Field(
+        default="8d",
+        description=(
+            "How long an action id is remembered. Longer than the action topics' retention "
+            "(7d), so no record that can still be redelivered is forgotten."
+        ),
+    )
+    commit_every: int = Field(default=500, ge=1, description="Commit after this many actions…")
+    commit_interval_ms: int = Field(default=1000, ge=1, description="…or this long.")
+    handover_check: int = Field(
+        default=2000,
+        ge=0,
+        description="After a partition is assigned, its first N actions that the local store "
+        "does not know are looked up among the receipts (another worker may have delivered "
+        "them without committing). At least the previous owner's commit_every.",
+    )
+    profiles: bool = Field(
+        default=True,
+        description="Follow the profiles changelog for template snapshots (else only an "
+        "action's own `profile` field is used).",
+    )
+    callback_secret: SecretStr | None = Field(
+        default=None, description="HMAC key providers sign their callbacks with."
+    )
+    crash_after: int = Field(
+        default=0,
+        description="Fault injection for tests: SIGKILL itself at the N-th delivery, at the "
+        "point `crash_at`. 0 disables.",
+    )
+    crash_at: Literal["recorded", "sent"] = Field(
+        default="recorded",
+        description="recorded: after the outcome is recorded, before the commit; sent: after "
+        "the provider accepted it, before the outcome is recorded.",
+    )
+
+    def provider(self, channel: str) -> ProviderConfig:
+        config: ProviderConfig = getattr(self, channel)
+        return config
