@@ -33,6 +33,7 @@ def main() -> None:
         consumer_auto_offset_reset="earliest",
         **compat.faust_overrides(settings),
     )
+    compat.install_transport(app, settings)  # Tansu's fetch-wait defect, as for the worker
     inputs = app.topic(source, key_serializer="raw", value_serializer="json")
     outputs = app.topic(target, key_serializer="raw", value_serializer="json")
 
