@@ -91,19 +91,45 @@ def wait_profiles(
         worker.wait_for("profiles to match", matches, timeout_s)
     except AssertionError:
         wrong = [k for k in expected if last.get(k) != expected[k]]
-        names = TopicNames(deployment.settings)
-        trail = []
-        for topic in (names.events, names.customer_events):
-            for msg in deployment.read(topic):
-                if msg.key() and msg.key().decode() in wrong[:1]:
-                    trail.append((topic, msg.partition(), msg.offset(), msg.value()[:60]))
-        print("TRAIL", *trail, sep="\n")
         raise AssertionError(
             f"{len(wrong)} of {len(expected)} profiles differ, e.g. {wrong[:3]}: "
-            f"{[(last.get(k), expected[k]) for k in wrong[:1]]}; worker counted "
-            f"{worker.metric('segue_events_in_total')} in, "
-            f"{worker.metric('segue_profile_updates_total')} folded\n{worker.log()[-3000:]}"
+            f"{[(last.get(k), expected[k]) for k in wrong[:1]]}\n"
+            f"{where_lost(deployment, worker, wrong)}\n{worker.log()[-3000:]}"
         ) from None
+
+
+def where_lost(deployment: Deployment, worker: WorkerProcess, wrong: list[str]) -> str:
+    """Diagnostics for a failed wait: which input records of the differing keys reached the
+    internal topic, at which offsets, and what the worker's counters say."""
+    names = TopicNames(deployment.settings)
+    wanted = {k.encode() for k in wrong}
+    forwarded: dict[str, list[tuple[int, int]]] = {}
+    for msg in deployment.read(names.customer_events):
+        if msg.key() in wanted:
+            value = orjson.loads(msg.value())
+            forwarded.setdefault(value.get("event_id", "tick"), []).append(
+                (msg.partition(), msg.offset())
+            )
+    lines = []
+    for msg in deployment.read(names.events):
+        if msg.key() in wanted:
+            event_id = orjson.loads(msg.value())["event_id"]
+            lines.append(
+                f"{msg.key().decode()} {event_id} in@{msg.partition()}/{msg.offset()} "
+                f"fwd@{forwarded.get(event_id, 'MISSING')}"
+            )
+    counters = {
+        name: worker.metric(name)
+        for name in (
+            "segue_events_in_total",
+            "segue_events_accepted_total",
+            "segue_profile_updates_total",
+            "segue_redelivered_skipped_total",
+            "segue_fetch_holes_total",
+            "segue_fetch_holes_accepted_total",
+        )
+    }
+    return f"counters {counters}\n" + "\n".join(lines[-60:])
 
 
 def malformed_records() -> list[tuple[bytes | None, bytes]]:
