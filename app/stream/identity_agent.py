@@ -12,9 +12,22 @@
              anonymous id -> ``merge-out`` (keyed by it); a conflict -> segue.identity-review;
              a carried event -> re-keyed to the owner
 
-Every record the agent forwards to customer-events carries as ``source`` the identity record's
-(topic, partition, offset) (the input's broker timestamp kept for latency): the journey agent's
-per-source-partition offset guard then drops what a crash made the agent forward twice.
+Redelivery (at-least-once; docs/identity.md, "Ordering guarantees"):
+
+- An event keeps ingest's ``source`` (input topic, partition, offset) and gains ``via``, the
+  identity partitions it went through (``"2"``, or ``"2.0.2"`` after a probe). Each hop is a
+  FIFO queue, so along one path the input offsets only grow: the journey agent's guard keys its
+  slot by (input partition, path) and drops what a crash made ingest or this agent send twice.
+- Every identity record carries ``from``: where it was made (ingest's input partition, or
+  ``i<partition>`` for this agent) and a position growing with that input's offset. Records of
+  one origin reach a partition in order, so the agent keeps the highest position per (partition,
+  origin) in the table, next to the rows, and skips anything at or below it: a batch that
+  ingest or this agent ran again after a crash sends nothing twice past this point.
+- A row remembers the offset ``o`` of the claim that created it; a record at a lower offset
+  (one processed before the claim, seen again after a crash) treats the row as absent, so a
+  re-run batch routes exactly as the first run did.
+- ``linked``, ``merge-out`` and ``merge-in`` are idempotent by the state they change (an id list,
+  a tombstone, the record's ``merged`` list), so they need no offset guard.
 
 Batches follow the journey agent's order: outputs are produced and awaited, then the rows are
 written (a crash before that re-runs the batch on the old rows, with the same offsets). This
@@ -43,6 +56,12 @@ IDENTITY_OPS = Counter("segue_identity_records_total", "Identity records handled
 LINKS = Counter("segue_identity_links_total", "Identifiers linked to a customer")
 MERGES = Counter("segue_identity_merges_total", "Anonymous visitors merged into a customer")
 CONFLICTS = Counter("segue_identity_conflicts_total", "Identity conflicts sent for review")
+DUPLICATES = Counter(
+    "segue_identity_duplicates_skipped_total", "Identity records sent again upstream, skipped"
+)
+
+#: identity-table keys of the per-(partition, origin) high-water marks (NUL: never an identifier)
+MARK_PREFIX = "\x00from/"
 
 _ANON = ANONYMOUS + ":"
 
@@ -62,15 +81,60 @@ def brief(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Claims:
-    """Sends claims, skipping those already sent by this process: a claim sent again finds the
-    row as the first one left it (rows only gain an owner, never lose it), so it would change
-    nothing. Forgetting (a restart, the bound) only costs a repeated, harmless claim."""
+#: outputs one input record may send to segue.identity (its position is offset * this + n)
+FANOUT = 16
+
+
+class Sender:
+    """Produces to segue.identity and customer-events. Every identity record is stamped
+    ``from: [origin, position]``: its producer's input partition and a position that grows with
+    the input offset (``offset * FANOUT + n`` for its n-th output), so the identity agent can drop
+    a record sent again by a re-run batch (see ``IdentityProcessor``)."""
 
     def __init__(self, names: TopicNames, sink: Sink, partitions: int) -> None:
         self.names = names
         self.sink = sink
         self.partitions = partitions
+        self._origin = ""
+        self._next = 0
+
+    def begin(self, origin: str, offset: int) -> None:
+        """The input record whose outputs follow."""
+        self._origin = origin
+        self._next = offset * FANOUT
+
+    def identity(self, out: Batch, ident: str, value: dict[str, Any]) -> None:
+        value["from"] = [self._origin, self._next]
+        self._next += 1
+        key = ident.encode()
+        self.sink.produce(
+            out,
+            self.names.identity,
+            key,
+            orjson.dumps(value),
+            partition=partition_for(key, self.partitions),
+            internal=True,
+        )
+
+    def customer(self, out: Batch, key: str, value: dict[str, Any]) -> None:
+        kbytes = key.encode()
+        self.sink.produce(
+            out,
+            self.names.customer_events,
+            kbytes,
+            orjson.dumps(value),
+            partition=partition_for(kbytes, self.partitions),
+            internal=True,
+        )
+
+
+class Claims:
+    """Sends claims, skipping those already sent by this process: a claim sent again finds the
+    row as the first one left it (rows only gain an owner, never lose it), so it would change
+    nothing. Forgetting (a restart, the bound) only costs a repeated, harmless claim."""
+
+    def __init__(self, send: Sender) -> None:
+        self.send_to = send
         self._sent: set[tuple[str, str]] = set()
 
     def send(
@@ -98,35 +162,7 @@ class Claims:
         }
         if carry is not None:
             value["carry"] = carry
-        send_identity(self.sink, out, self.names, self.partitions, ident, value)
-
-
-def send_identity(
-    sink: Sink, out: Batch, names: TopicNames, partitions: int, ident: str, value: dict[str, Any]
-) -> None:
-    key = ident.encode()
-    sink.produce(
-        out,
-        names.identity,
-        key,
-        orjson.dumps(value),
-        partition=partition_for(key, partitions),
-        internal=True,
-    )
-
-
-def send_customer(
-    sink: Sink, out: Batch, names: TopicNames, partitions: int, key: str, value: dict[str, Any]
-) -> None:
-    kbytes = key.encode()
-    sink.produce(
-        out,
-        names.customer_events,
-        kbytes,
-        orjson.dumps(value),
-        partition=partition_for(kbytes, partitions),
-        internal=True,
-    )
+        self.send_to.identity(out, ident, value)
 
 
 class IngestRouter:
@@ -135,22 +171,22 @@ class IngestRouter:
     def __init__(
         self, names: TopicNames, sink: Sink, partitions: int, config: IdentityConfig
     ) -> None:
-        self.names = names
-        self.sink = sink
-        self.partitions = partitions
         self.config = config
-        self.claims = Claims(names, sink, partitions)
+        self.send_to = Sender(names, sink, partitions)
+        self.claims = Claims(self.send_to)
 
     def send(self, out: Batch, event: dict[str, Any]) -> None:
         customer = event["customer_id"]
+        send_to = self.send_to
+        source = event["source"]
         if customer is None:
-            ident = _ANON + event["anonymous_id"]
-            value = {"op": ROUTE, "event": event}
-            send_identity(self.sink, out, self.names, self.partitions, ident, value)
+            send_to.begin(f"{source['topic']}/{source['partition']}", source["offset"])
+            send_to.identity(out, _ANON + event["anonymous_id"], {"op": ROUTE, "event": event})
             return
-        send_customer(self.sink, out, self.names, self.partitions, customer, event)
+        send_to.customer(out, customer, event)
         if event["anonymous_id"] is None and not event["context"]:
             return  # the common case: nothing to claim
+        send_to.begin(f"{source['topic']}/{source['partition']}", source["offset"])
         for ident in identifiers_of(event, self.config):
             self.claims.send(out, ident, customer, "customer_id", event)
 
@@ -170,26 +206,33 @@ class IdentityProcessor:
     ) -> None:
         self.names = names
         self.sink = sink
-        self.partitions = partitions
         self.config = config
-        self.claims = Claims(names, sink, partitions)
+        self.send_to = Sender(names, sink, partitions)
+        self.claims = Claims(self.send_to)
 
     async def process(self, items: list[Any], store: RowStore) -> None:
         """``items``: :class:`~app.stream.journey_agent.Item` (value, partition, offset, handle)."""
         rows: dict[str, _Row] = {}
         out = self.sink.batch()
+        send_to = self.send_to
         for item in items:
             value = item.value
             op = value["op"]
+            origin, position = value["from"]
+            mark = self._held(rows, store, item, f"{MARK_PREFIX}{item.partition}/{origin}")
+            if mark.row is not None and position <= mark.row["pos"]:
+                DUPLICATES.inc()
+                continue  # sent again by a re-run batch upstream: done already
+            mark.row = {"pos": position}
+            mark.dirty = True
             IDENTITY_OPS.labels(op).inc()
-            source = {"topic": self.names.identity, "partition": item.partition}
-            source["offset"] = item.offset
+            send_to.begin(f"i{item.partition}", item.offset)
             if op == ROUTE:
-                self._route(out, rows, store, item, value, source)
+                self._route(out, rows, store, item, value["event"])
             elif op == PROBE:
-                self._probe(out, rows, store, item, value, source)
+                self._probe(out, rows, store, item, value)
             elif op == CLAIM:
-                self._claim(out, rows, store, item, value, source)
+                self._claim(out, rows, store, item, value)
         if out.left:
             await self.sink.deliver(out)
         for ident, held in rows.items():
@@ -199,40 +242,28 @@ class IdentityProcessor:
     # -- the three records ---------------------------------------------------------------------
 
     def _route(
-        self,
-        out: Batch,
-        rows: dict[str, _Row],
-        store: RowStore,
-        item: Any,
-        value: dict[str, Any],
-        source: dict[str, Any],
+        self, out: Batch, rows: dict[str, _Row], store: RowStore, item: Any, event: dict[str, Any]
     ) -> None:
-        event = value["event"]
+        event = hop(event, item.partition)
         ident = _ANON + event["anonymous_id"]
-        row = self._row(rows, store, item, ident).row
+        row = self._owner(rows, store, item, ident)
         if row is not None:
-            self._forward(out, event, row["c"], source)
+            self._forward(out, event, row["c"])
             self._claim_rest(out, event, row["c"], ident, ident)
             return
         rest = [i for i in identifiers_of(event, self.config) if i != ident]
         if rest:
             probe = {"op": PROBE, "event": event, "rest": rest}
-            send_identity(self.sink, out, self.names, self.partitions, rest[0], probe)
+            self.send_to.identity(out, rest[0], probe)
             return
-        self._forward(out, event, event["anonymous_id"], source)
+        self._forward(out, event, event["anonymous_id"])
 
     def _probe(
-        self,
-        out: Batch,
-        rows: dict[str, _Row],
-        store: RowStore,
-        item: Any,
-        value: dict[str, Any],
-        source: dict[str, Any],
+        self, out: Batch, rows: dict[str, _Row], store: RowStore, item: Any, value: dict[str, Any]
     ) -> None:
-        event, rest = value["event"], value["rest"]
+        event, rest = hop(value["event"], item.partition), value["rest"]
         ident = rest[0]
-        row = self._row(rows, store, item, ident).row
+        row = self._owner(rows, store, item, ident)
         if row is not None:
             owner = row["c"]
             anonymous = _ANON + event["anonymous_id"]
@@ -240,61 +271,61 @@ class IdentityProcessor:
             self._claim_rest(out, event, owner, ident, anonymous)
         elif len(rest) > 1:
             probe = {"op": PROBE, "event": event, "rest": rest[1:]}
-            send_identity(self.sink, out, self.names, self.partitions, rest[1], probe)
+            self.send_to.identity(out, rest[1], probe)
         else:
             # Nobody owns any of its identifiers: the event stays under its anonymous id (if a
             # claim linked the id meanwhile, the tombstone there forwards it to the customer).
-            self._forward(out, event, event["anonymous_id"], source)
+            self._forward(out, event, event["anonymous_id"])
 
     def _claim(
-        self,
-        out: Batch,
-        rows: dict[str, _Row],
-        store: RowStore,
-        item: Any,
-        value: dict[str, Any],
-        source: dict[str, Any],
+        self, out: Batch, rows: dict[str, _Row], store: RowStore, item: Any, value: dict[str, Any]
     ) -> None:
         ident, customer, event = value["identifier"], value["customer"], value["event"]
-        held = self._row(rows, store, item, ident)
-        was_owned = held.row is not None
-        result = apply_link(held.row, ident, customer, event, value["via"])
-        if result.changed:
-            held.row = result.row
+        held = self._held(rows, store, item, ident)
+        row = held.row
+        if row is not None and row.get("o", -1) > item.offset:
+            row = None  # linked by a later claim: this one ran first (a batch re-run)
+        result = apply_link(row, ident, customer, event, value["via"])
+        if result.changed and result.row is not None:
+            new = result.row
+            if row is None:
+                new = {**new, "o": item.offset}
+            held.row = new
             held.dirty = True
         if result.conflict is not None:
             CONFLICTS.inc()
             self.sink.produce(
                 out, self.names.identity_review, ident.encode(), orjson.dumps(result.conflict)
             )
-        elif not was_owned:
+        elif row is None:
             LINKS.inc()
-            linked = {"op": LINKED, "key": customer, "identifier": ident, "source": source}
-            send_customer(self.sink, out, self.names, self.partitions, customer, linked)
+            linked = {"op": LINKED, "key": customer, "identifier": ident}
+            self.send_to.customer(out, customer, linked)
         if result.merge is not None:
             MERGES.inc()
             anonymous = result.merge[0]
-            merge = {
-                "op": MERGE_OUT,
-                "key": anonymous,
-                "into": customer,
-                "at": event["ts"],
-                "source": source,
-            }
-            send_customer(self.sink, out, self.names, self.partitions, anonymous, merge)
+            merge = {"op": MERGE_OUT, "key": anonymous, "into": customer, "at": event["ts"]}
+            self.send_to.customer(out, anonymous, merge)
         carry = value.get("carry")
         if carry is not None:  # a probed event: it goes where its anonymous id now belongs
             owner = held.row["c"] if held.row is not None else customer
-            self._forward(out, carry, owner, source)
+            self._forward(out, hop(carry, item.partition), owner)
 
     # -- helpers -------------------------------------------------------------------------------
 
     @staticmethod
-    def _row(rows: dict[str, _Row], store: RowStore, item: Any, ident: str) -> _Row:
+    def _held(rows: dict[str, _Row], store: RowStore, item: Any, ident: str) -> _Row:
         held = rows.get(ident)
         if held is None:
             held = rows[ident] = _Row(item.handle, store.get_row(item.handle, ident))
         return held
+
+    def _owner(self, rows: dict[str, _Row], store: RowStore, item: Any, ident: str) -> Link | None:
+        """The row as it was when this record was first processed (see the module doc)."""
+        row = self._held(rows, store, item, ident).row
+        if row is not None and row.get("o", -1) > item.offset:
+            return None
+        return row
 
     def _claim_rest(
         self, out: Batch, event: dict[str, Any], owner: str, via: str, skip: str
@@ -306,9 +337,16 @@ class IdentityProcessor:
             if ident != skip and ident != via:
                 self.claims.send(out, ident, owner, via, event)
 
-    def _forward(self, out: Batch, event: dict[str, Any], key: str, source: dict[str, Any]) -> None:
+    def _forward(self, out: Batch, event: dict[str, Any], key: str) -> None:
         forwarded = dict(event)
         forwarded["key"] = key
-        original = event.get("source") or {}
-        forwarded["source"] = {**source, "timestamp": original.get("timestamp")}
-        send_customer(self.sink, out, self.names, self.partitions, key, forwarded)
+        self.send_to.customer(out, key, forwarded)
+
+
+def hop(event: dict[str, Any], partition: int) -> dict[str, Any]:
+    """The event with ``partition`` added to its path (``source["via"]``)."""
+    source = event.get("source")
+    if not source:
+        return event
+    via = source.get("via")
+    return {**event, "source": {**source, "via": f"{via}.{partition}" if via else str(partition)}}

@@ -123,6 +123,9 @@ def applied_before(record: dict[str, Any], event: dict[str, Any]) -> bool:
     if not source:
         return False
     slot = f"{source['topic']}/{source['partition']}"
+    via = source.get("via")  # the path through other partitions (identity, a tombstone)
+    if via is not None:
+        slot = f"{slot}>{via}"
     sources = record["sources"]
     if source["offset"] <= sources.get(slot, -1):
         return True
@@ -245,13 +248,11 @@ class JourneyProcessor:
         survivor = record["merged_into"]
         forwarded = dict(value)
         forwarded["key"] = survivor
-        original = value.get("source") or {}
-        forwarded["source"] = {
-            "topic": self.names.customer_events,
-            "partition": item.partition,
-            "offset": item.offset,
-            "timestamp": original.get("timestamp"),
-        }
+        source = value.get("source")
+        if source:  # one more hop on its path: this partition (``t`` for tombstone)
+            via = source.get("via")
+            here = f"t{item.partition}"
+            forwarded["source"] = {**source, "via": f"{via}.{here}" if via else here}
         kbytes = survivor.encode()
         self.sink.produce(
             out.batch,
@@ -261,6 +262,12 @@ class JourneyProcessor:
             partition=partition_for(kbytes, self.partitions),
             internal=True,
         )
+
+    @staticmethod
+    def _add_id(record: dict[str, Any], ident: str) -> None:
+        ids = record.setdefault("ids", [])
+        if ident not in ids and len(ids) < MAX_IDS:
+            ids.append(ident)
 
     def _control(
         self, op: str, value: dict[str, Any], key: str, slot: Slot, item: Item, out: Outputs
@@ -284,16 +291,11 @@ class JourneyProcessor:
             slot.dirty = True
             self._emit(outcome, key, item.partition, None, out)
             return
-        if applied_before(record, value):
-            metrics.REDELIVERED_SKIPPED.inc()
-            slot.heal = True
-            return
+        # linked / merge-out are idempotent by the state they change: no offset guard
         empty = slot.fresh and not slot.dirty  # nothing was ever folded under this key
         slot.dirty = True
         if op == "linked":
-            ids = record.setdefault("ids", [])
-            if value["identifier"] not in ids and len(ids) < MAX_IDS:
-                ids.append(value["identifier"])
+            self._add_id(record, value["identifier"])
         elif op == "merge-out":
             into = value["into"]
             if not empty:
