@@ -330,9 +330,10 @@ def _identify(
 
 
 def _onboarding(w: World, cust: Customer) -> Episode:
+    web = _web(cust.device_id)  # on the device they signed up on
     for step in ONBOARDING_STEPS:
         delay = w.delay(20 * MIN, 1.0, 30 * SEC)
-        yield (delay, "OnboardingStepCompleted", cust.customer_id, None, {"step": step}, _web())
+        yield (delay, "OnboardingStepCompleted", cust.customer_id, None, {"step": step}, web)
         if not w.chance(P_ONBOARDING_CONTINUE):
             return
 
