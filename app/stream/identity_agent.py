@@ -209,6 +209,7 @@ class IdentityProcessor:
         self.config = config
         self.send_to = Sender(names, sink, partitions)
         self.claims = Claims(self.send_to)
+        self._handled = {op: IDENTITY_OPS.labels(op) for op in (ROUTE, PROBE, CLAIM)}
 
     async def process(self, items: list[Any], store: RowStore) -> None:
         """``items``: :class:`~app.stream.journey_agent.Item` (value, partition, offset, handle)."""
@@ -225,7 +226,7 @@ class IdentityProcessor:
                 continue  # sent again by a re-run batch upstream: done already
             mark.row = {"pos": position}
             mark.dirty = True
-            IDENTITY_OPS.labels(op).inc()
+            self._handled[op].inc()
             send_to.begin(f"i{item.partition}", item.offset)
             if op == ROUTE:
                 self._route(out, rows, store, item, value["event"])
