@@ -56,9 +56,7 @@ class CountingSink:
     def batch(self) -> Batch:
         return Batch()
 
-    def produce(
-        self, batch: Batch, topic: str, key: bytes | None, value: bytes, **kw: Any
-    ) -> None:
+    def produce(self, batch: Batch, topic: str, key: bytes | None, value: bytes, **kw: Any) -> None:
         self.counts[topic] = self.counts.get(topic, 0) + 1
         if topic == self.identity_topic:
             self.queue.append((kw.get("partition") or 0, value))
