@@ -12,8 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.identity import DEFAULT_PRIORITY, IdentityConfig
 
 EMBEDDED_HOST = "127.0.0.1"
 EMBEDDED_PORT = 19092
@@ -88,6 +90,25 @@ class Settings(BaseSettings):
         default=20, ge=1, description="How often the timer scan looks for due timers."
     )
 
+    identity_priority: str = Field(
+        default=",".join(DEFAULT_PRIORITY),
+        description=(
+            "Identifier kinds that resolve identities, strongest first, comma-separated "
+            "(anonymous_id must be listed; leave device_id out if devices are shared). "
+            "See docs/identity.md."
+        ),
+    )
+
+    @field_validator("identity_priority")
+    @classmethod
+    def _valid_priority(cls, value: str) -> str:
+        IdentityConfig(priority=_kinds(value))  # raises ValueError with the reason
+        return value
+
+    @cached_property
+    def identity_config(self) -> IdentityConfig:
+        return IdentityConfig(priority=_kinds(self.identity_priority))
+
     @cached_property
     def is_embedded(self) -> bool:
         if self.broker_profile != "auto":
@@ -117,6 +138,10 @@ class Settings(BaseSettings):
             conf["ssl.key.location"] = str(self.ssl_keyfile)
         conf.update(extra)
         return conf
+
+
+def _kinds(value: str) -> tuple[str, ...]:
+    return tuple(kind.strip() for kind in value.split(",") if kind.strip())
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,4 +1,11 @@
-"""``segue profile get ID``: a customer's unified profile, read from the table's changelog."""
+"""``segue profile get ID``: a unified profile, found by any identifier, read from changelogs.
+
+ID may be a customer id, an anonymous id, or an identifier written ``kind:value``
+(``email_hash:9f..``, ``device_id:..``, ``phone_hash:..``, ``anonymous_id:..``). An identifier
+is looked up in the identity table's changelog; an anonymous id that was merged leads to its
+customer (its record is a tombstone naming the customer). The output is the profile plus
+``linked_identities`` (the identifiers the customer owns) and ``merged_anonymous_ids``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import orjson
 import typer
 
 from app.cli import app
+from app.core.identity import ANONYMOUS, CONTEXT_KINDS
 from app.core.timeutil import format_ms
 from app.kafka_io import partition_for, read_partitions
 from app.settings import Settings, load_settings
@@ -17,21 +25,67 @@ from app.topics.specs import TopicNames
 profile_app = typer.Typer(help="Inspect unified customer profiles.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
 
+KINDS = (ANONYMOUS, *CONTEXT_KINDS)
+#: tombstones followed at most (a merged key names its customer; customers are never merged)
+MAX_HOPS = 4
 
-def fetch_profile(settings: Settings, customer_id: str) -> dict[str, Any] | None:
-    """The latest profile of ``customer_id`` in the changelog (None if it has none).
 
-    The changelog is compacted and partitioned like the customer-keyed stream, so only the
-    key's partition is read; this works with or without a running worker."""
-    names = TopicNames(settings)
-    partition = partition_for(customer_id.encode(), settings.partitions)
-    wanted = orjson.dumps(customer_id)  # faust's JSON key serializer
+def _latest(settings: Settings, topic: str, key: str) -> dict[str, Any] | None:
+    """The latest value of ``key`` in a compacted changelog (faust JSON keys), None if absent.
+
+    Changelogs are partitioned like their input, so only the key's partition is read; this
+    works with or without a running worker."""
+    partition = partition_for(key.encode(), settings.partitions)
+    wanted = orjson.dumps(key)  # faust's JSON key serializer
     latest: dict[str, Any] | None = None
-    for msg in read_partitions(settings, names.profiles_changelog, [partition]):
+    for msg in read_partitions(settings, topic, [partition]):
         if msg.key() == wanted:
             value = msg.value()
-            latest = orjson.loads(value)["profile"] if value else None
+            latest = orjson.loads(value) if value else None
     return latest
+
+
+def fetch_record(settings: Settings, key: str) -> dict[str, Any] | None:
+    """The profiles-table record of ``key``: ``{"profile", ...}`` or a tombstone."""
+    return _latest(settings, TopicNames(settings).profiles_changelog, key)
+
+
+def owner_of(settings: Settings, identifier: str) -> str | None:
+    """The customer owning ``identifier`` (``kind:value``), None if nobody does."""
+    row = _latest(settings, TopicNames(settings).identity_changelog, identifier)
+    return row["c"] if row else None
+
+
+def fetch_profile(settings: Settings, customer_id: str) -> dict[str, Any] | None:
+    """The latest profile stored under exactly ``customer_id`` (None if it has none)."""
+    record = fetch_record(settings, customer_id)
+    return record.get("profile") if record else None
+
+
+def lookup(settings: Settings, identifier: str) -> tuple[str, dict[str, Any]] | None:
+    """(key, record) of the profile ``identifier`` resolves to, None if there is none."""
+    kind, _, value = identifier.partition(":")
+    if kind in KINDS and value:
+        key = owner_of(settings, identifier)
+        if key is None and kind == ANONYMOUS:
+            key = value  # an anonymous visitor nobody claimed: its own profile
+        if key is None:
+            return None
+    else:
+        key = identifier
+    record = fetch_record(settings, key)
+    if record is None and key == identifier:  # maybe an anonymous id linked before its events
+        owner = owner_of(settings, f"{ANONYMOUS}:{identifier}")
+        if owner is not None:
+            key, record = owner, fetch_record(settings, owner)
+    for _ in range(MAX_HOPS):
+        if record is None or "merged_into" not in record:
+            break
+        key = record["merged_into"]
+        record = fetch_record(settings, key)
+    if record is None or "profile" not in record:
+        return None
+    return key, record
 
 
 def for_humans(profile: dict[str, Any]) -> dict[str, Any]:
@@ -43,10 +97,21 @@ def for_humans(profile: dict[str, Any]) -> dict[str, Any]:
 
 
 @profile_app.command("get")
-def get(customer_id: str = typer.Argument(..., help="The customer (or anonymous) id.")) -> None:
-    """Print a customer's unified profile as JSON; exit 1 if there is none."""
-    profile = fetch_profile(load_settings(), customer_id)
-    if profile is None:
-        typer.echo(f"no profile for {customer_id!r}", err=True)
+def get(
+    identifier: str = typer.Argument(
+        ...,
+        help="A customer id, an anonymous id, or kind:value (email_hash:..., device_id:...).",
+    ),
+) -> None:
+    """Print the unified profile ID resolves to, with its linked identities; exit 1 if none."""
+    found = lookup(load_settings(), identifier)
+    if found is None:
+        typer.echo(f"no profile for {identifier!r}", err=True)
         raise typer.Exit(1)
-    sys.stdout.buffer.write(orjson.dumps(for_humans(profile), option=orjson.OPT_INDENT_2) + b"\n")
+    key, record = found
+    shown = for_humans(record["profile"])
+    shown["linked_identities"] = sorted(record.get("ids") or [])
+    shown["merged_anonymous_ids"] = list(record.get("merged") or [])
+    if key != identifier:
+        typer.echo(f"{identifier} resolves to {key}", err=True)
+    sys.stdout.buffer.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2) + b"\n")

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from app.cli import app
+from app.core.identity_replay import replay_resolved
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
@@ -23,6 +24,7 @@ from app.core.journeys.replay import ReplayError, dump_lines, parse_events, repl
 from app.core.timeutil import TimeFormatError, parse_rfc3339
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
+from app.settings import load_settings
 
 #: inputs larger than this get progress lines on stderr
 PROGRESS_BYTES = 8 * 1024 * 1024
@@ -58,6 +60,17 @@ def replay_command(
         Path | None,
         typer.Option("--models", help="Model artifacts folder; without it every score is 0.0."),
     ] = None,
+    identity: Annotated[
+        bool,
+        typer.Option(
+            "--identity/--no-identity",
+            help=(
+                "Resolve identities as the live worker does (SEGUE_IDENTITY_PRIORITY): linked "
+                "anonymous visitors merge into their customer. --no-identity keeps every event "
+                "under its own key."
+            ),
+        ),
+    ] = True,
 ) -> None:
     """Replay EVENTS through the journeys and write the actions they would have emitted."""
     try:
@@ -98,7 +111,13 @@ def replay_command(
         typer.echo(f"{events}:{s.line}: skipped: {s.reason}", err=True)
     gc.disable()
     try:
-        result = replay(parsed, engine, until_ms, progress=_progress if large else None)
+        report = _progress if large else None
+        if identity:
+            config = load_settings().identity_config
+            result, resolved, _ = replay_resolved(parsed, engine, config, until_ms, report)
+            merges, conflicts = len(resolved.merges), len(resolved.conflicts)
+        else:
+            result = replay(parsed, engine, until_ms, progress=report)
     except ReplayError as exc:
         raise _fail(f"--until: {exc}") from None
     finally:
@@ -117,6 +136,8 @@ def replay_command(
     )
     if failed:
         summary += f", {failed} failed expression evaluations"
+    if identity:
+        summary += f", {merges} identity merges, {conflicts} identity conflicts"
     typer.echo(summary, err=True)
     if skipped:
         raise typer.Exit(EXIT_SKIPPED)

@@ -108,6 +108,7 @@ class Customer:
         "consent",
         "crm",
         "customer_id",
+        "device_id",
         "identified",
         "in_session",
         "index",
@@ -123,6 +124,7 @@ class Customer:
         # Known customers are identified from the start; prospects once they sign up.
         self.identified = not self.prospect
         self.anonymous_id: str | None = None
+        self.device_id: str | None = None  # the usual device (SDK device id), once seen
         self.crm: dict[str, Any] | None = None  # set at first sight (known) or sign-up
         self.in_session = False
         self.consent: dict[str, bool] = {}

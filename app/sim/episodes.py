@@ -11,6 +11,7 @@ order of the ``yield``\\ s, whatever delays the scheduler adds.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -115,8 +116,16 @@ def _sync(w: World, cust: Customer) -> Episode:
         yield (0, "ProfileUpdated", cust.customer_id, None, cust.make_record(new=False), _crm())
 
 
-def _web() -> dict[str, Any]:
-    return {"channel": "web", "source": "segue-sim"}
+def _web(device: str | None = None) -> dict[str, Any]:
+    """A web event's context; ``device``: the SDK's device id (``context.identifiers``)."""
+    if device is None:
+        return {"channel": "web", "source": "segue-sim"}
+    return {"channel": "web", "source": "segue-sim", "identifiers": {"device_id": device}}
+
+
+def email_hash(email: str) -> str:
+    """What an SDK sends instead of the address: SHA-256 of the trimmed, lower-cased email."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def _crm() -> dict[str, Any]:
@@ -137,13 +146,25 @@ def session(w: World, cust: Customer) -> Episode:
     yield from _sync(w, cust)
     cid: str | None = None
     anon: str | None = None
+    # Device ids (SDK ``context.identifiers``) come from the world's counters, not the RNG, so
+    # the rest of the stream is the same as without them. One device per browser id; a
+    # person's usual device is ``cust.device_id``.
     if cust.identified and (concurrent or rng.random() < P_NEW_DEVICE):
         anon = w.next_id("anon")  # a known customer on a new device
+        device = w.next_id("dev")
     elif cust.identified:
         cid = cust.customer_id
+        if cust.device_id is None:
+            cust.device_id = w.next_id("dev")
+        device = cust.device_id
     else:
         if cust.anonymous_id is None or concurrent:
             cust.anonymous_id = w.next_id("anon")
+            device = w.next_id("dev")
+            if not concurrent:
+                cust.device_id = device
+        else:
+            device = cust.device_id or w.next_id("dev")
         anon = cust.anonymous_id
     sid = w.next_id("s")
     yield (
@@ -159,7 +180,7 @@ def session(w: World, cust: Customer) -> Episode:
             "region": model.region.sample(rng),
             "traffic_type": model.traffic_type.sample(rng),
         },
-        _web(),
+        _web(device),
     )
 
     # Page counts per kind; the order is drawn page by page (sampling without replacement is
@@ -192,7 +213,7 @@ def session(w: World, cust: Customer) -> Episode:
     for i in range(n_pages):
         if i == login_at:
             signed_up = not cust.identified
-            yield from _identify(w, cust, anon, gap, signed_up)
+            yield from _identify(w, cust, anon, gap, signed_up, device)
             cid, anon, gap = cust.customer_id, None, 3 * SEC
         r = random() * (n_pages - i)
         add = False
@@ -227,7 +248,7 @@ def session(w: World, cust: Customer) -> Episode:
         props["bounce_rate"] = round(bounce, 4) if bounce < 0.2 else 0.2
         props["exit_rate"] = round(exit_rate, 4) if exit_rate < 0.2 else 0.2
         props["page_value"] = round(value_base * (0.5 + random()), 2) if value_base else 0.0
-        yield (gap, etype, cid, anon, props, {"channel": "web", "source": "segue-sim"})
+        yield (gap, etype, cid, anon, props, _web(device))
         # An unmeasured (0 s) page still takes some time before the next one.
         gap = int(seconds * SEC) if seconds >= 2.0 else 2 * SEC
         if add:
@@ -240,13 +261,13 @@ def session(w: World, cust: Customer) -> Episode:
                 cid,
                 anon,
                 {"cart_value": cart_value, "items": [dict(x) for x in items]},
-                _web(),
+                _web(device),
             )
 
     if buyer:
         if cid is None:  # defensive: buyers always log in before paying
             signup = not cust.identified
-            yield from _identify(w, cust, anon, gap, signup)
+            yield from _identify(w, cust, anon, gap, signup, device)
             signed_up = signed_up or signup
             cid, anon, gap = cust.customer_id, None, 3 * SEC
         if not items:
@@ -259,10 +280,10 @@ def session(w: World, cust: Customer) -> Episode:
                 cid,
                 None,
                 {"cart_value": cart_value, "items": [dict(x) for x in items]},
-                _web(),
+                _web(device),
             )
             gap = 10 * SEC
-        yield (gap, "CheckoutStarted", cid, None, {"cart_value": cart_value}, _web())
+        yield (gap, "CheckoutStarted", cid, None, {"cart_value": cart_value}, _web(device))
         order_id = w.next_id("o")
         yield (
             w.delay(60 * SEC, 0.6, 10 * SEC),
@@ -270,13 +291,13 @@ def session(w: World, cust: Customer) -> Episode:
             cid,
             None,
             {"order_id": order_id, "total": cart_value, "items": [dict(x) for x in items]},
-            _web(),
+            _web(device),
         )
         cust.in_session = False
         yield from _payments(w, cust, order_id, cart_value)
     elif items:
         if rng.random() < P_CHECKOUT_ABANDON:
-            yield (gap, "CheckoutStarted", cid, anon, {"cart_value": cart_value}, _web())
+            yield (gap, "CheckoutStarted", cid, anon, {"cart_value": cart_value}, _web(device))
         cust.in_session = False
         yield (
             CART_ABANDON_AFTER_MS,
@@ -291,22 +312,28 @@ def session(w: World, cust: Customer) -> Episode:
         yield from _onboarding(w, cust)
 
 
-def _identify(w: World, cust: Customer, anon: str | None, gap: int, signup: bool) -> Episode:
-    """Log in (``Identify`` linking the anonymous id) or, for a prospect, sign up."""
+def _identify(
+    w: World, cust: Customer, anon: str | None, gap: int, signup: bool, device: str
+) -> Episode:
+    """Log in (``Identify`` linking the anonymous id and the device, with the email's hash) or,
+    for a prospect, sign up."""
     name, email = cust.name_and_email()
     cid = cust.customer_id
-    yield (gap, "Identify", cid, anon, {"email": email, "name": name}, _web())
+    context = _web(device)
+    context["identifiers"]["email_hash"] = email_hash(email)
+    yield (gap, "Identify", cid, anon, {"email": email, "name": name}, context)
     if signup:
         cust.identified = True
         record = cust.make_record(new=True)
-        yield (2 * SEC, "SignedUp", cid, None, {"plan": record["plan"]}, _web())
+        yield (2 * SEC, "SignedUp", cid, None, {"plan": record["plan"]}, _web(device))
         yield (SEC, "ProfileUpdated", cid, None, record, _crm())
 
 
 def _onboarding(w: World, cust: Customer) -> Episode:
+    web = _web(cust.device_id)  # on the device they signed up on
     for step in ONBOARDING_STEPS:
         delay = w.delay(20 * MIN, 1.0, 30 * SEC)
-        yield (delay, "OnboardingStepCompleted", cust.customer_id, None, {"step": step}, _web())
+        yield (delay, "OnboardingStepCompleted", cust.customer_id, None, {"step": step}, web)
         if not w.chance(P_ONBOARDING_CONTINUE):
             return
 

@@ -16,6 +16,13 @@ Order of work for a batch (at-least-once, see docs/live.md):
    (the same action ids again); a crash between 3 and the commit replays it against the new
    state, where ``applied_before`` skips every event (their actions were delivered in 2).
 
+Identity (docs/identity.md) adds three control records, told apart by ``op``:
+``linked`` (an identifier now belongs to this customer: kept in ``ids`` for inspection),
+``merge-out`` (at the anonymous key: its due timers fire, its profile and journey state go to
+the customer as a ``merge-in``, and the record becomes a tombstone ``{"sources",
+"merged_into"}``; an event that still reaches a tombstone is forwarded to the customer) and
+``merge-in`` (at the customer: ``fold_in``, guarded by the record's ``merged`` list).
+
 This module knows no faust: the tables are reached through the :class:`Store` protocol.
 """
 
@@ -29,10 +36,12 @@ from typing import Any, Protocol
 import orjson
 from prometheus_client import Counter, Gauge
 
+from app.core.identity_merge import fold_in, retire
 from app.core.journeys import Engine, Outcome
 from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms, parse_rfc3339
+from app.kafka_io import partition_for
 from app.stream import metrics
 from app.stream.latency import LatencyTracker
 from app.stream.sink import Batch, Sink
@@ -55,6 +64,10 @@ TIMER_LAG = Gauge(
 
 #: a partition's newest event time is made durable when it moved by at least this much
 CLOCK_STEP_MS = 1_000
+#: identifiers listed per customer record (``ids``; for ``segue profile get``)
+MAX_IDS = 32
+#: merged anonymous keys remembered per customer (the merge-in redelivery guard)
+MAX_MERGED = 64
 
 
 @dataclass(slots=True)
@@ -83,6 +96,7 @@ class Slot:
     record: dict[str, Any]
     due_before: int | None
     dirty: bool = False
+    fresh: bool = False  # no stored record: made for this batch
     heal: bool = False  # a redelivery was skipped: re-check the timers table against the state
 
 
@@ -109,6 +123,9 @@ def applied_before(record: dict[str, Any], event: dict[str, Any]) -> bool:
     if not source:
         return False
     slot = f"{source['topic']}/{source['partition']}"
+    via = source.get("via")  # the path through other partitions (identity, a tombstone)
+    if via is not None:
+        slot = f"{slot}>{via}"
     sources = record["sources"]
     if source["offset"] <= sources.get(slot, -1):
         return True
@@ -125,7 +142,9 @@ class JourneyProcessor:
         index: TimerIndex,
         latency: LatencyTracker,
         clock: Callable[[], float] = time.time,
+        partitions: int = 4,
     ) -> None:
+        self.partitions = partitions
         self.engine = engine
         self.names = names
         self.sink = sink
@@ -146,13 +165,28 @@ class JourneyProcessor:
             slot = slots.get(key)
             if slot is None:
                 record = store.get_record(item.handle, key)
+                fresh = record is None
                 if record is None:
                     record = new_record(key)
-                    metrics.PROFILES_CREATED.inc()
-                jstate = record.get("journeys") or engine.new_state(key)
-                record["journeys"] = jstate
-                slot = slots[key] = Slot(item.handle, item.partition, record, next_due(jstate))
+                    if "op" not in value:
+                        metrics.PROFILES_CREATED.inc()
+                if "merged_into" in record:
+                    slot = Slot(item.handle, item.partition, record, None)
+                else:
+                    jstate = record.get("journeys") or engine.new_state(key)
+                    record["journeys"] = jstate
+                    slot = Slot(item.handle, item.partition, record, next_due(jstate))
+                slot.fresh = fresh
+                slots[key] = slot
             record = slot.record
+            if "merged_into" in record:
+                self._to_survivor(record, value, item, out)
+                slot.dirty = True
+                continue
+            op = value.get("op")
+            if op is not None:
+                self._control(op, value, key, slot, item, out)
+                continue
             tick = value.get("tick")
             if tick is not None:
                 TICKS.inc()
@@ -182,7 +216,8 @@ class JourneyProcessor:
             done()
 
         for key, slot in slots.items():
-            due = next_due(slot.record["journeys"])
+            jstate = slot.record.get("journeys")
+            due = next_due(jstate) if jstate is not None else None
             if slot.dirty:
                 store.put_record(slot.handle, key, slot.record)
             if due != slot.due_before or (slot.heal and store.get_timer(slot.handle, key) != due):
@@ -198,6 +233,92 @@ class JourneyProcessor:
                 self._clock_written[partition] = newest
         for jid, n in engine.failures.items():
             EXPRESSION_FAILURES.labels(jid).set(n)
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def _to_survivor(
+        self, record: dict[str, Any], value: dict[str, Any], item: Item, out: Outputs
+    ) -> None:
+        """A record for a key merged away: an event goes on to the customer it merged into."""
+        if "op" in value or "tick" in value:
+            return  # a stale tick or a repeated merge-out: nothing left here
+        if applied_before(record, value):
+            metrics.REDELIVERED_SKIPPED.inc()
+            return
+        survivor = record["merged_into"]
+        forwarded = dict(value)
+        forwarded["key"] = survivor
+        source = value.get("source")
+        if source:  # one more hop on its path: this partition (``t`` for tombstone)
+            via = source.get("via")
+            here = f"t{item.partition}"
+            forwarded["source"] = {**source, "via": f"{via}.{here}" if via else here}
+        kbytes = survivor.encode()
+        self.sink.produce(
+            out.batch,
+            self.names.customer_events,
+            kbytes,
+            orjson.dumps(forwarded),
+            partition=partition_for(kbytes, self.partitions),
+            internal=True,
+        )
+
+    @staticmethod
+    def _add_id(record: dict[str, Any], ident: str) -> None:
+        ids = record.setdefault("ids", [])
+        if ident not in ids and len(ids) < MAX_IDS:
+            ids.append(ident)
+
+    def _control(
+        self, op: str, value: dict[str, Any], key: str, slot: Slot, item: Item, out: Outputs
+    ) -> None:
+        record = slot.record
+        if op == "merge-in":
+            merged = record.setdefault("merged", [])
+            if value["from"] in merged:
+                metrics.REDELIVERED_SKIPPED.inc()
+                return
+            outcome = fold_in(
+                self.engine,
+                record["profile"],
+                record["journeys"],
+                value["profile"],
+                value["journeys"],
+                value["at"],
+            )
+            merged.append(value["from"])
+            del merged[:-MAX_MERGED]
+            slot.dirty = True
+            self._emit(outcome, key, item.partition, None, out)
+            return
+        # linked / merge-out are idempotent by the state they change: no offset guard
+        empty = slot.fresh and not slot.dirty  # nothing was ever folded under this key
+        slot.dirty = True
+        if op == "linked":
+            self._add_id(record, value["identifier"])
+        elif op == "merge-out":
+            into = value["into"]
+            if not empty:
+                outcome = retire(self.engine, record["profile"], record["journeys"], value["at"])
+                self._emit(outcome, key, item.partition, None, out)
+                merge_in = {
+                    "op": "merge-in",
+                    "key": into,
+                    "from": key,
+                    "at": value["at"],
+                    "profile": record["profile"],
+                    "journeys": record["journeys"],
+                }
+                kbytes = into.encode()
+                self.sink.produce(
+                    out.batch,
+                    self.names.customer_events,
+                    kbytes,
+                    orjson.dumps(merge_in),
+                    partition=partition_for(kbytes, self.partitions),
+                    internal=True,
+                )
+            slot.record = {"sources": record["sources"], "merged_into": into}
 
     def _emit(
         self, outcome: Outcome, key: str, partition: int, source_ts: int | None, out: Outputs

@@ -1,6 +1,8 @@
 """The faust application: topics, tables and agents. Agents move bytes and call the core.
 
     events, events.receipts --ingest--> segue.customer-events (key = customer id) --journeys-->
+        (anonymous events and identifier claims: --> segue.identity --identity--> identity table,
+         customer-events, segue.identity-review; see identity_agent.py and docs/identity.md)
         profiles table (profile + journey state, RocksDB, changelog)
         timers table (customer -> next due ms, changelog) --ticker--> ticks into customer-events
         actions.<channel>, segue.decisions
@@ -28,6 +30,7 @@ from app.core.journeys import Engine
 from app.kafka_io import partition_for
 from app.settings import Settings
 from app.stream import codec, compat, metrics
+from app.stream.identity_agent import IdentityProcessor, IngestRouter
 from app.stream.journey_agent import (  # noqa: F401  (re-exported for the CLI and tests)
     Item,
     JourneyProcessor,
@@ -36,7 +39,7 @@ from app.stream.journey_agent import (  # noqa: F401  (re-exported for the CLI a
 )
 from app.stream.latency import LatencyTracker
 from app.stream.sink import Batch, Sink
-from app.stream.tables import TableStore
+from app.stream.tables import IdentityStore, TableStore
 from app.stream.ticker import Ticker
 from app.stream.timer_index import TimerIndex
 from app.topics.specs import TopicNames
@@ -112,11 +115,30 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
         partitions=settings.partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
     )
+    identity_topic = app.topic(
+        names.identity,
+        key_type=bytes,
+        key_serializer="raw",
+        value_serializer="orjson",
+        partitions=settings.partitions,
+    )
+    identity = app.Table(
+        "identity",
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
+    )
     store = TableStore(profiles, timers)
     sink = Sink(settings)
     index = TimerIndex()
     latency = LatencyTracker(settings.latency_budget_ms)
-    processor = JourneyProcessor(engine, names, sink, index, latency)
+    processor = JourneyProcessor(
+        engine, names, sink, index, latency, partitions=settings.partitions
+    )
+    config = settings.identity_config
+    router = IngestRouter(names, sink, settings.partitions, config)
+    resolver = IdentityProcessor(names, sink, settings.partitions, config)
+    identity_store = IdentityStore(identity)
     progress: dict[tuple[str, int], int] = {}  # last processed offset per input partition
 
     @app.agent(inputs, name="ingest")
@@ -127,8 +149,19 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
                 for event in batch:
                     message = event.message
                     progress[message.topic, message.partition] = message.offset
-                    forward(names, sink, out, settings.partitions, message)
+                    forward(names, sink, out, settings.partitions, message, router)
                 await sink.deliver(out)
+
+    @app.agent(identity_topic, name="identity")
+    async def identity_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            with fail_fast("identity"):
+                items = []
+                for event in batch:
+                    message = event.message
+                    progress[message.topic, message.partition] = message.offset
+                    items.append(Item(event.value, message.partition, message.offset, event))
+                await resolver.process(items, identity_store)
 
     @app.agent(customer_events, name="journeys")
     async def journey_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
@@ -154,6 +187,7 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
         ticker.report(progress)
 
     app.segue_profiles = profiles  # type: ignore[attr-defined]
+    app.segue_identity = identity  # type: ignore[attr-defined]
     app.segue_sink = sink  # type: ignore[attr-defined]
     return app
 
@@ -174,8 +208,17 @@ def fail_fast(agent: str) -> Iterator[None]:
         os._exit(EXIT_BATCH_FAILED)
 
 
-def forward(names: TopicNames, sink: Sink, out: Batch, partitions: int, message: Any) -> None:
-    """One input record: validated and forwarded keyed by customer, or dead-lettered."""
+def forward(
+    names: TopicNames,
+    sink: Sink,
+    out: Batch,
+    partitions: int,
+    message: Any,
+    router: IngestRouter | None = None,
+) -> None:
+    """One input record: validated and forwarded keyed by customer, or dead-lettered.
+
+    With a ``router`` (the worker's), identity resolution decides where a valid event goes."""
     metrics.EVENTS_IN.labels(message.topic).inc()
     try:
         valid = decode_event(message.value)
@@ -203,6 +246,9 @@ def forward(names: TopicNames, sink: Sink, out: Batch, partitions: int, message:
         "offset": message.offset,
         "timestamp": int(message.timestamp * 1000),
     }
+    if router is not None:
+        router.send(out, valid)
+        return
     key = valid["key"].encode()
     sink.produce(
         out,

@@ -51,3 +51,18 @@ class TableStore:
                 self.timers[key] = due
             elif key in self.timers:
                 del self.timers[key]
+
+
+class IdentityStore:
+    """The identity agent's :class:`~app.stream.identity_agent.RowStore` over the identity table."""
+
+    def __init__(self, identity: Any) -> None:
+        self.identity = identity
+
+    def get_row(self, handle: Any, ident: str) -> dict[str, Any] | None:
+        with acting_for(handle):
+            return self.identity.get(ident)
+
+    def put_row(self, handle: Any, ident: str, row: dict[str, Any]) -> None:
+        with acting_for(handle):
+            self.identity[ident] = row

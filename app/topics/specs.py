@@ -68,6 +68,9 @@ class TopicNames:
         self.decisions = t("segue.decisions")
         self.profiles_changelog = t(f"{settings.app_id}-profiles-changelog")
         self.timers_changelog = t(f"{settings.app_id}-timers-changelog")
+        self.identity = t("segue.identity")
+        self.identity_review = t("segue.identity-review")
+        self.identity_changelog = t(f"{settings.app_id}-identity-changelog")
         self.actions = {ch: t(f"actions.{ch}") for ch in CHANNELS}
 
     @property

@@ -37,3 +37,22 @@ def test_sasl_settings_map_onto_librdkafka_keys() -> None:
     assert conf["sasl.username"] == "svc"
     assert conf["sasl.password"] == "s3cret"
     assert "s3cret" not in repr(settings)  # SecretStr keeps it out of logs
+
+
+def test_the_identity_priority_is_a_setting_with_the_documented_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.core.identity import DEFAULT_PRIORITY
+
+    monkeypatch.delenv("SEGUE_IDENTITY_PRIORITY", raising=False)
+    assert Settings().identity_config.priority == DEFAULT_PRIORITY
+    monkeypatch.setenv("SEGUE_IDENTITY_PRIORITY", "anonymous_id, email_hash")
+    assert Settings().identity_config.priority == ("anonymous_id", "email_hash")
+
+
+@pytest.mark.parametrize("bad", ["email_hash,device_id", "anonymous_id,mac_address", ""])
+def test_a_bad_identity_priority_is_refused(bad: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Settings(identity_priority=bad)
