@@ -59,11 +59,16 @@ class OffsetGuard:
         self,
         agent: str,
         committed: Callable[[Any], int | None],
+        ready: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.agent = agent
         self._committed = committed
+        self._ready = ready
         self._clock = clock
+        #: records seen before the consumer sought to the committed offsets: lowest per partition
+        self._early: dict[Hashable, int] = {}
+        self.generation: object = None
         self._next: dict[Hashable, int] = {}
         self._tries: dict[tuple[Hashable, int], int] = {}
         self._last_rewind: dict[Hashable, float] = {}
@@ -75,10 +80,22 @@ class OffsetGuard:
         self._next.clear()
         self._tries.clear()
         self._last_rewind.clear()
+        self._early.clear()
         self.rewinds.clear()
+
+    def follow(self, generation: object) -> None:
+        """Reset when the consumer group generation changed (a rebalance happened)."""
+        if generation != self.generation:
+            self.reset()
+            self.generation = generation
 
     def admit(self, tp: Hashable, offset: int) -> bool:
         """True if this record is the next one of its partition (and count it as processed)."""
+        if not self._ready():
+            # Before the seek to the committed offsets nothing is known for sure: hold it, and
+            # ask for the partition again from the committed offset once it is known.
+            self._early[tp] = min(offset, self._early.get(tp, offset))
+            return False
         expected = self._next.get(tp)
         if expected is None:
             committed = self._committed(tp)
@@ -127,5 +144,10 @@ class OffsetGuard:
 
     def take_rewinds(self) -> dict[Hashable, int]:
         """The partitions to seek back, once per batch; the tries are kept until they arrive."""
+        if self._early and self._ready():
+            for tp, lowest in self._early.items():
+                committed = self._committed(tp)
+                self.rewinds.setdefault(tp, lowest if committed is None else committed)
+            self._early.clear()
         rewinds, self.rewinds = self.rewinds, {}
         return rewinds

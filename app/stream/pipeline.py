@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -38,6 +38,7 @@ from app.stream.journey_agent import (  # noqa: F401  (re-exported for the CLI a
     new_record,
 )
 from app.stream.latency import LatencyTracker
+from app.stream.offset_guard import OffsetGuard
 from app.stream.sink import Batch, Sink
 from app.stream.tables import IdentityStore, TableStore
 from app.stream.ticker import Ticker
@@ -140,39 +141,46 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
     resolver = IdentityProcessor(names, sink, settings.partitions, config)
     identity_store = IdentityStore(identity)
     progress: dict[tuple[str, int], int] = {}  # last processed offset per input partition
+    guards = {
+        agent: compat.offset_guard(app, settings, agent)
+        for agent in ("ingest", "identity", "journeys")
+    }
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
             with fail_fast("ingest"):
                 out = sink.batch()
-                for event in batch:
+                for event in in_order(app, guards["ingest"], batch):
                     message = event.message
                     progress[message.topic, message.partition] = message.offset
                     forward(names, sink, out, settings.partitions, message, router)
                 await sink.deliver(out)
+                await rewind(app, guards["ingest"])
 
     @app.agent(identity_topic, name="identity")
     async def identity_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
             with fail_fast("identity"):
                 items = []
-                for event in batch:
+                for event in in_order(app, guards["identity"], batch):
                     message = event.message
                     progress[message.topic, message.partition] = message.offset
                     items.append(Item(event.value, message.partition, message.offset, event))
                 await resolver.process(items, identity_store)
+                await rewind(app, guards["identity"])
 
     @app.agent(customer_events, name="journeys")
     async def journey_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
             with fail_fast("journeys"):
                 items = []
-                for event in batch:
+                for event in in_order(app, guards["journeys"], batch):
                     message = event.message
                     progress[message.topic, message.partition] = message.offset
                     items.append(Item(event.value, message.partition, message.offset, event))
                 await processor.process(items, store)
+                await rewind(app, guards["journeys"])
 
     ticker = Ticker(app, settings, names, sink, index, timers)
     app.on_rebalance_complete.connect(ticker.on_rebalance_complete)
@@ -190,6 +198,30 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
     app.segue_identity = identity  # type: ignore[attr-defined]
     app.segue_sink = sink  # type: ignore[attr-defined]
     return app
+
+
+def in_order(app: faust.App, guard: OffsetGuard | None, batch: list[Any]) -> list[Any]:
+    """The batch's events that are next in their partition (offset_guard.py); the others are
+    held: never acknowledged, so no commit passes them, and asked for again by ``rewind``."""
+    if guard is None:
+        return batch
+    guard.follow(app.consumer_generation_id)
+    admitted = []
+    consumer = app.consumer
+    for event in batch:
+        message = event.message
+        if guard.admit(message.tp, message.offset):
+            admitted.append(event)
+        else:
+            message.acked = True  # take_events' ack becomes a no-op
+            consumer._unacked_messages.discard(message)  # type: ignore[attr-defined]
+    return admitted
+
+
+async def rewind(app: faust.App, guard: OffsetGuard | None) -> None:
+    """Seek the partitions with missing records back to the first one missing."""
+    if guard is not None and (rewinds := guard.take_rewinds()):
+        await app.consumer.seek_wait(cast(Any, rewinds))
 
 
 @contextmanager

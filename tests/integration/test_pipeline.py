@@ -127,6 +127,8 @@ def where_lost(deployment: Deployment, worker: WorkerProcess, wrong: list[str]) 
             "segue_redelivered_skipped_total",
             "segue_fetch_holes_total",
             "segue_fetch_holes_accepted_total",
+            "segue_offset_rewinds_total",
+            "segue_offset_copies_skipped_total",
         )
     }
     return f"counters {counters}\n" + "\n".join(lines[-60:])
