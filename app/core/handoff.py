@@ -22,6 +22,7 @@ start, where an active one waits) are already in the journey state.
 from __future__ import annotations
 
 from bisect import insort
+from itertools import islice
 from typing import Any
 
 from app.core.timeutil import format_ms
@@ -59,24 +60,21 @@ NOISE = frozenset(
     }
 )
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def compact_properties(etype: str, props: dict[str, Any]) -> dict[str, Any]:
     """The properties worth showing an agent: scalars only, no noise, strings cut short, at most
-    ``PROPS_MAX`` of them; none for trait events."""
-    if etype in TRAIT_EVENTS or not props:
+    ``PROPS_MAX`` of them; none for trait events. (One comprehension: this runs per event.)"""
+    if not props or etype in TRAIT_EVENTS:
         return {}
-    out: dict[str, Any] = {}
-    for name, value in props.items():
-        if name in NOISE:
-            continue
-        if isinstance(value, str):
-            out[name] = value[:STRING_MAX]
-        elif value is None or isinstance(value, bool | int | float):
-            out[name] = value
-        else:
-            continue
-        if len(out) == PROPS_MAX:
-            break
+    out = {
+        name: value[:STRING_MAX] if type(value) is str else value
+        for name, value in props.items()
+        if name not in NOISE and type(value) in _SCALARS
+    }
+    if len(out) > PROPS_MAX:
+        out = dict(islice(out.items(), PROPS_MAX))
     return out
 
 
@@ -154,20 +152,22 @@ def transcript(profile: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def journey_history(
-    jstate: dict[str, Any], journey_id: str, entry: dict[str, Any]
+    jstate: dict[str, Any], journey_id: str, entry: dict[str, Any], step_id: str
 ) -> dict[str, Any]:
-    """This entry's story so far and the customer's other journeys, from the journey state."""
+    """This entry's story so far and every journey of the customer (entries so far, the last
+    start, the step an active one is at: for this journey, the step that hands over)."""
     entries = jstate["entries"]
     journeys = []
     for jid, (count, started) in sorted(jstate["history"].items()):
         active = entries.get(jid)
+        at = step_id if jid == journey_id else active["at"] if active is not None else None
         journeys.append(
             {
                 "journey": jid,
                 "entries": count,
                 "last_started_at": format_ms(started),
                 "active": active is not None,
-                "waiting_at": active["at"] if active is not None else None,
+                "at": at,
             }
         )
     return {
@@ -184,12 +184,16 @@ def journey_history(
 
 
 def handoff_context(
-    profile: dict[str, Any], jstate: dict[str, Any], journey_id: str, entry: dict[str, Any]
+    profile: dict[str, Any],
+    jstate: dict[str, Any],
+    journey_id: str,
+    entry: dict[str, Any],
+    step_id: str,
 ) -> dict[str, Any]:
     """The keys an ``agent`` action's ``context`` gets: ``last_events``, ``transcript``,
     ``history`` (see the module docstring)."""
     return {
         "last_events": last_events(profile),
         "transcript": transcript(profile),
-        "history": journey_history(jstate, journey_id, entry),
+        "history": journey_history(jstate, journey_id, entry, step_id),
     }

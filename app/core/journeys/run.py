@@ -313,7 +313,7 @@ class MomentRun:
         order = (-j.priority, j.id, entry["n"], len(self.pending))
         record = self._record(j, entry, step, spec)
         if channel == AGENT:  # a handoff: the agent gets the whole story (core/handoff.py)
-            record["context"].update(handoff_context(m.profile, self.jstate, j.id, entry))
+            record["context"].update(handoff_context(m.profile, self.jstate, j.id, entry, step.id))
         self.pending.append((order, record, entry["ho"], category.bypass_caps, channel))
         return False
 
