@@ -91,7 +91,7 @@ class ProfileView:
         with what there is). Actions that do not say which decision made them never wait."""
         if self._consumer is None:
             return True
-        customer = action.get("customer_id")
+        customer = str(action.get("customer_id"))
         if caught_up(self._marks.get(customer), action) is not False:
             return True
         deadline = time.monotonic() + timeout_s

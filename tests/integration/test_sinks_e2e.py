@@ -128,10 +128,13 @@ def test_events_flow_through_journeys_and_sinks_to_real_providers_and_back(
                 exp = state.get("expected")
                 assigned = {s.channel: s.metric("segue_sink_assigned_partitions") for s in sinks}
                 on_topics = Counter(a["channel"] for a in live_actions(deployment))
+                failed = [
+                    r["properties"] for r in state.get("receipts", []) if r["type"] != "MessageSent"
+                ]
                 raise AssertionError(
                     f"delivered {state.get('got')}\nexpected "
                     f"{sorted(exp.actions) if exp else None}\non the action topics {on_topics}, "
-                    f"sinks' assigned partitions {assigned}\n{logs}\n{worker.log()[-3000:]}"
+                    f"sinks' assigned partitions {assigned}, failures {failed[:3]}\n{logs}\n{worker.log()[-3000:]}"
                 ) from None
         finally:
             for sink in sinks:
