@@ -5,10 +5,10 @@ Usage (from the repository root):
 
 The stream is the simulator's (seed 7). Every event is folded into its key's profile (as the
 journey agent does, without identity resolution); then each profile is serialised with orjson,
-as the profiles table stores it. Reported: profiles, bytes per profile (mean, median, p95,
-max, and the share the handoff fields ``recent`` / ``transcript`` take when present), fold
-cost per event (best of N passes), and the whole core (``Engine.handle_event`` with the
-example journeys and policies) per event.
+as the profiles table stores it. Reported: profiles, bytes per profile (mean, median, p95, max)
+with and without the handoff lists ``recent`` / ``transcript`` (app/core/handoff.py), and per
+event, best of N interleaved passes, with and without ``note_event`` (which keeps those lists):
+``fold`` and the whole core (``Engine.handle_event`` with the example journeys and policies).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import app.core.profile as profile_module  # noqa: E402
 from app.core.envelope import validate_event  # noqa: E402
 from app.core.journeys import Engine, load_journeys, load_policies  # noqa: E402
 from app.core.profile import fold, new_profile  # noqa: E402
@@ -79,21 +80,30 @@ def main() -> None:
     ]
     n = len(events)
     profiles = fold_all(events)
-    sizes = sorted(len(orjson.dumps(p)) for p in profiles.values())
-    handoff = [
-        len(orjson.dumps({k: p[k] for k in HANDOFF_FIELDS if k in p})) - 2
-        for p in profiles.values()
-    ]
-    p95 = sizes[int(0.95 * (len(sizes) - 1))]
     print(f"{n} events, {len(profiles)} profiles ({n / len(profiles):.1f} events each)")
-    print(
-        f"bytes/profile: mean {statistics.fmean(sizes):.0f}, median {statistics.median(sizes):.0f},"
-        f" p95 {p95}, max {sizes[-1]}; handoff fields: mean {statistics.fmean(handoff):.0f}"
-    )
-    print(f"fold: {best_ns(lambda: fold_all(events), n, args.repeat) / 1000:.2f} us/event")
+    without = [{k: v for k, v in p.items() if k not in HANDOFF_FIELDS} for p in profiles.values()]
+    for name, values in (("with", list(profiles.values())), ("without", without)):
+        sizes = sorted(len(orjson.dumps(p)) for p in values)
+        p95 = sizes[int(0.95 * (len(sizes) - 1))]
+        print(
+            f"bytes/profile {name:7s} the handoff lists: mean {statistics.fmean(sizes):.0f}, "
+            f"median {statistics.median(sizes):.0f}, p95 {p95}, max {sizes[-1]}"
+        )
     engine = Engine(load_journeys(JOURNEYS_DIR), load_policies(ROOT / "policies.yaml"))
-    cost = best_ns(lambda: run_engine(engine, events), n, args.repeat)
-    print(f"Engine.handle_event (example journeys): {cost / 1000:.2f} us/event")
+    note_event = profile_module.note_event
+    best: dict[str, float] = {}
+    for _ in range(args.repeat):  # interleaved: a shared machine's load hits both alike
+        for name, hook in (("with", note_event), ("without", lambda _p, _e: None)):
+            profile_module.note_event = hook  # type: ignore[assignment]
+            for what, run in (
+                ("fold", lambda: fold_all(events)),
+                ("Engine.handle_event", lambda: run_engine(engine, events)),
+            ):
+                cost = best_ns(run, n, 1)
+                best[f"{what} {name}"] = min(best.get(f"{what} {name}", cost), cost)
+    profile_module.note_event = note_event
+    for key, cost in best.items():
+        print(f"{key:32s} {cost / 1000:6.2f} us/event")
 
 
 if __name__ == "__main__":
