@@ -105,10 +105,18 @@ def note_event(profile: dict[str, Any], event: dict[str, Any]) -> None:
     ts = event["ts"]
     eid = event.get("event_id") or ""  # normalised events always have one
     props = event["properties"]
+    item = [ts, eid, etype, compact_properties(etype, props) if props else {}]
     recent = profile.get("recent")
     if recent is None:
-        recent = profile["recent"] = []
-    _keep(recent, [ts, eid, etype, compact_properties(etype, props)], RECENT_MAX)
+        profile["recent"] = [item]
+    else:  # _keep's usual case inline: this runs for every event
+        last = recent[-1]
+        if ts > last[0] or (ts == last[0] and eid > last[1]):
+            recent.append(item)
+            if len(recent) > RECENT_MAX:
+                del recent[0]
+        else:
+            _keep(recent, item, RECENT_MAX)
     if etype in TRANSCRIPT_EVENTS:
         text = props.get("text")
         if isinstance(text, str) and text:
