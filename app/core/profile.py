@@ -13,6 +13,8 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 ``open_tickets``   ``TicketOpened`` minus ``TicketClosed``, never below 0
 ``lifetime_value`` sum of ``OrderPlaced.properties.total``
 ``session``        the current web session, only once the customer browsed (see core/session.py)
+``recent``         the last few events, compacted, for a live agent (see core/handoff.py)
+``transcript``     the last chat lines, only once the customer wrote one (see core/handoff.py)
 
 "Latest wins" is by event time: an attribute or a consent choice is written only when the event
 is at least as recent as the one that wrote the value kept (``attr_ts`` / ``consent_ts``), so an
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.handoff import note_event
 from app.core.session import fold_session
 from app.core.stamps import Stamps, restamp, time_of
 
@@ -97,6 +100,7 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
         if isinstance(total, int | float) and not isinstance(total, bool):
             profile["lifetime_value"] += float(total)
     fold_session(profile, event)
+    note_event(profile, event)
     return profile
 
 

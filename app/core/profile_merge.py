@@ -13,6 +13,8 @@ returns it. ``into`` keeps its ``id``. Field by field:
 ``session``          the newer session, by (``last``, ``start``); ties keep ``into``'s. Sessions
                      are not joined: two devices browsing at once are two sessions, and the
                      intent model reads the one the person is on now
+``recent``,          the newest of both sides by (time, event id), as if one profile had seen
+``transcript``       every event (core/handoff.py)
 other keys           ``into``'s value, else ``other``'s (forward compatibility)
 
 Order independence (``merge(a, b)`` equals ``merge(b, a)`` except ``id``; and merging the two
@@ -27,6 +29,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from app.core.handoff import merge_handoff
 from app.core.profile import Profile
 from app.core.stamps import restamp, time_of
 
@@ -43,6 +46,8 @@ _MERGED = frozenset(
         "open_tickets",
         "lifetime_value",
         "session",
+        "recent",
+        "transcript",
     }
 )
 
@@ -89,6 +94,7 @@ def merge_profiles(into: Profile, other: Profile) -> Profile:
         ours = into.get("session")
         if ours is None or _session_order(theirs) > _session_order(ours):
             into["session"] = copy.deepcopy(theirs)
+    merge_handoff(into, other)
     for name, value in other.items():
         if name not in _MERGED and name not in into:
             into[name] = copy.deepcopy(value)

@@ -97,6 +97,13 @@ class SinkSettings(BaseSettings):
         description="Follow the profiles changelog for template snapshots (else only an "
         "action's own `profile` field is used).",
     )
+    snapshot_wait_ms: int = Field(
+        default=5000,
+        ge=0,
+        description="How long to read the profiles changelog on for an action decided on a "
+        "profile the view does not have yet (the journey agent writes its table after the "
+        "actions); then the action goes on with the snapshot there is.",
+    )
     callback_secret: SecretStr | None = Field(
         default=None, description="HMAC key providers sign their callbacks with."
     )

@@ -15,6 +15,11 @@ RESENT_AFTER_CRASH = Counter(
     "Actions whose send was cut off by a crash and was made again (same idempotency key)",
     ["channel"],
 )
+STALE_SNAPSHOTS = Counter(
+    "segue_sink_stale_snapshots_total",
+    "Actions sent with a profile snapshot older than their decision (waited snapshot_wait_ms)",
+    ["channel"],
+)
 BREAKER_OPENED = Counter("segue_sink_breaker_opened_total", "Circuit openings", ["channel"])
 RECEIPTS = Counter("segue_sink_receipts_total", "Receipt events produced", ["type"])
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

@@ -2,8 +2,10 @@
 changelog topic (compacted; key = JSON customer id, value = ``{"sources", "profile"}``).
 
 It is drained without blocking between actions, in the sink's one thread. An action may
-arrive before the profile update that preceded it is read here; an action that carries its own
-``profile`` snapshot is always rendered with that one."""
+arrive before the profile it was decided on is on the changelog (the journey agent writes its
+table after producing the actions): :meth:`ProfileView.wait_for` then reads on, for a bounded
+time, until the journey marks show the decision (app/core/delivery/snapshot.py). An action that
+carries its own ``profile`` snapshot is always rendered with that one."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from app.core.delivery.snapshot import Marks, caught_up, journey_marks
 from app.kafka_io import make_consumer, partitions_of
 from app.settings import Settings
 
@@ -24,6 +27,7 @@ class ProfileView:
     def __init__(self, settings: Settings) -> None:
         self.topic = settings.topic(f"{settings.app_id}-profiles-changelog")
         self._profiles: dict[str, dict[str, Any]] = {}
+        self._marks: dict[str, Marks] = {}
         self._consumer: Consumer | None = make_consumer(settings)
         try:
             parts = partitions_of(self._consumer, self.topic)
@@ -75,8 +79,27 @@ class ProfileView:
             value = msg.value()
             if value is None:
                 self._profiles.pop(key, None)
+                self._marks.pop(key, None)
             else:
-                self._profiles[key] = orjson.loads(value)["profile"]
+                record = orjson.loads(value)
+                self._profiles[key] = record["profile"]
+                self._marks[key] = journey_marks(record.get("journeys"))
+
+    def wait_for(self, action: dict[str, Any], timeout_s: float) -> bool:
+        """Read on until the snapshot of the action's customer includes the decision that
+        made it, for at most ``timeout_s``; False if it still does not (the caller goes on
+        with what there is). Actions that do not say which decision made them never wait."""
+        if self._consumer is None:
+            return True
+        customer = str(action.get("customer_id"))
+        if caught_up(self._marks.get(customer), action) is not False:
+            return True
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._apply(self._consumer.consume(500, 0.05))
+            if caught_up(self._marks.get(customer), action):
+                return True
+        return False
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
         return self._profiles.get(customer_id)

@@ -242,6 +242,8 @@ class SinkWorker:
         self.store.put(action_id, PENDING, self.clock.wall_ms())
         profile = action.get("profile") if isinstance(action.get("profile"), dict) else None
         if profile is None and self.profiles is not None:
+            if not self.profiles.wait_for(action, self.sinks.snapshot_wait_ms / 1000):
+                metrics.STALE_SNAPSHOTS.labels(self.channel).inc()
             profile = self.profiles.get(action["customer_id"])
         result = self.delivery.deliver(action, profile)
         self._crash_point("sent")

@@ -92,10 +92,12 @@ class Expected:
     """What the pure core does with the events, up to ``until``: the replay driver's loop,
     keeping each customer's final profile and journey state too."""
 
-    def __init__(self, events: list[dict[str, Any]], until: int) -> None:
+    def __init__(
+        self, events: list[dict[str, Any]], until: int, engine: Engine | None = None
+    ) -> None:
         from app.core.envelope import validate_event
 
-        engine = new_engine()
+        engine = engine or new_engine()
         self.actions: dict[str, dict[str, Any]] = {}
         self.decisions: dict[str, dict[str, Any]] = {}
         self.states: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}

@@ -1,8 +1,9 @@
 """Sink workers on the real broker, delivering to real local SMTP and HTTP servers.
 
-The through-journeys path (events -> journey agent -> actions) waits for issue 4: here the test
-puts actions straight on the ``actions.<channel>`` topics, and the stream worker closes the
-loop (profiles built from events give the templates their snapshot; receipts are folded back)."""
+Here the tests put actions straight on the ``actions.<channel>`` topics (crashes, failures,
+rebalances), and the stream worker closes the loop (profiles built from events give the
+templates their snapshot; receipts are folded back). The path through live journeys is
+test_sinks_e2e.py."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_LISTS = frozenset({"recent", "transcript"})  # core/handoff.py
+
 
 def handoff_ticket(
     action: dict[str, Any], profile: dict[str, Any] | None, summary: str, subject: str
@@ -34,7 +36,8 @@ def handoff_ticket(
         },
         "scores": action.get("scores") or {},
         "data": data,
-        "profile": profile or {},
+        # the snapshot without its handoff lists: they are the ticket's last_events/transcript
+        "profile": {k: v for k, v in (profile or {}).items() if k not in _LISTS},
         "last_events": pick("last_events"),
         "transcript": pick("transcript"),
         "decided_at": action.get("decided_at"),

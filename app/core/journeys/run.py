@@ -14,6 +14,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from app.core.handoff import handoff_context
 from app.core.journeys.cel_program import Expr, project
 from app.core.journeys.compiled import (
     BRANCH,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 #: steps one entry may run in one moment before it is judged to loop forever and is aborted
 MAX_STEPS_PER_RUN = 1_000
+
+AGENT = "agent"
 
 SUPPRESSED = "suppressed"
 HELD_OUT = "held_out"
@@ -309,6 +312,8 @@ class MomentRun:
                 return False
         order = (-j.priority, j.id, entry["n"], len(self.pending))
         record = self._record(j, entry, step, spec)
+        if channel == AGENT:  # a handoff: the agent gets the whole story (core/handoff.py)
+            record["context"].update(handoff_context(m.profile, self.jstate, j.id, entry, step.id))
         self.pending.append((order, record, entry["ho"], category.bypass_caps, channel))
         return False
 
