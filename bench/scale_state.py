@@ -17,8 +17,10 @@ For each deployment a real ``segue worker`` then:
    CPU seconds per 100k events, events/s, peak RSS; the big/small ratios come side by side;
 4. stops; its RocksDB folder is flushed and compacted and measured (bytes per profile).
 
-Tansu: changelog records go one per batch (the end offset defect, see app/stream/compat.py) or
-faust's recovery never finishes; Tansu holds everything in memory (1M x ~1 KiB ~ 1 GB of RAM).
+Tansu (app/stream/compat.py): its reported end offset is wrong when a partition's last batch
+holds more than one record, and its fetches slow down with the number of batches in a partition
+(bench/tansu_fetch.py), so the changelog goes in big batches with each partition's last record
+alone in its batch. Tansu holds everything in memory (1M profiles: about 3.5 GB of RAM).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from app.core.timeutil import format_ms, parse_rfc3339  # noqa: E402
 from app.kafka_io import partition_for  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import simulate  # noqa: E402
-from app.stream import codec, compat  # noqa: E402
+from app.stream import codec  # noqa: E402
 from app.stream.journey_agent import applied_before, new_record  # noqa: E402
 from app.stream.pipeline import faust_id  # noqa: E402
 from app.topics.apply import apply_topics  # noqa: E402
@@ -139,10 +141,18 @@ def load_changelog(settings: Settings, pool: list[tuple[str, bytes]], n: int, se
     # faust names a table's changelog "{app id}-{table}-changelog"; topics.yaml declares them
     assert names.profiles_changelog == f"{faust_id(settings)}-profiles-changelog"
     profiles_cl, timers_cl = names.profiles_changelog, names.timers_changelog
+    # Tansu's fetch cost grows with the number of batches in a partition (bench/tansu_fetch.py:
+    # one record per batch, reads fall from ~40k records/s at 5k records per partition to ~400/s
+    # at 20k), so a changelog written one record per batch cannot be recovered at this size.
+    # Its end offset defect only concerns the *last* batch: big batches, then one record
+    # alone per partition, keep the end offsets exact and the reads fast.
     producer = Producer(
         settings.kafka_config(
-            **compat.producer_overrides(settings),  # one record per batch on Tansu
-            **{"linger.ms": 5, "queue.buffering.max.messages": 200_000},
+            **{
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 500_000,
+            }
         )
     )
     rng = random.Random(seed)
@@ -150,14 +160,21 @@ def load_changelog(settings: Settings, pool: list[tuple[str, bytes]], n: int, se
     began = last = time.monotonic()
     parts = settings.partitions
     receipts = names.receipts
+    held: dict[tuple[str, int], tuple[bytes, bytes]] = {}  # the newest record per partition
 
-    def send(topic: str, key: bytes, value: bytes, partition: int) -> None:
+    def produce(topic: str, key: bytes, value: bytes, partition: int) -> None:
         while True:
             try:
                 producer.produce(topic, key=key, value=value, partition=partition)
                 return
             except BufferError:
                 producer.poll(0.05)
+
+    def send(topic: str, key: bytes, value: bytes, partition: int) -> None:
+        before = held.get((topic, partition))
+        if before is not None:
+            produce(topic, *before, partition)
+        held[topic, partition] = (key, value)
 
     for i in range(n):
         key = customer_key(i)
@@ -175,6 +192,9 @@ def load_changelog(settings: Settings, pool: list[tuple[str, bytes]], n: int, se
         if time.monotonic() - last > 15:
             last = time.monotonic()
             log(f"    changelog: {i + 1:,}/{n:,} profiles ({(i + 1) / (last - began):,.0f}/s)")
+    producer.flush(600)
+    for (topic, partition), (key, value) in held.items():
+        produce(topic, key, value, partition)  # alone in its batch: the partition's last
     left = producer.flush(600)
     if left:
         raise SystemExit(f"{left} changelog records not delivered")
