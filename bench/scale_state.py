@@ -423,8 +423,13 @@ def catch_up(d: Deployment, worker: Worker, events: list[dict[str, Any]]) -> Non
         if ticks != seen:
             seen, still_since = ticks, now
         backlog = worker.metric("segue_timer_backlog")
-        if now - still_since > 12 and backlog == 0:
+        # every loaded timer is due by the warm-up's time: wait for at least that many ticks
+        # (rebuilding the timer index of a big table takes a while before the first tick)
+        expected = d.loaded.timers if d.loaded else 0
+        if seen - ticks0 >= expected and now - still_since > 12 and backlog == 0:
             break
+        if now - began > 4 * 3600:
+            raise SystemExit(f"{d.name}: timer catch-up unfinished after 4 hours")
         if not worker.alive():
             raise SystemExit(f"{d.name}: worker exited:\n{worker.log_text()[-3000:]}")
         if now - last > 15:
