@@ -78,8 +78,9 @@ class TimerIndex:
 
     def set(self, partition: int, key: str, due: int | None) -> None:
         """The customer's next due time after the agent handled it (None: no timer)."""
-        if self._inflight.pop(key, None) is not None:
-            self._handled[partition] = self._handled.get(partition, 0) + 1
+        self._inflight.pop(key, None)
+        # the partition's queue moved (an event or a tick): ticks behind it are waiting, not lost
+        self._handled[partition] = self._handled.get(partition, 0) + 1
         keys = self._due.get(partition)
         if keys is None:  # not (or no longer) ours: the owner's index has it
             return
@@ -117,10 +118,13 @@ class TimerIndex:
                     continue  # a second heap entry of a timer that was set again
                 self._inflight[key] = (partition, due, mono_s)
                 ticks.append(Tick(partition, key, due, now))
+                # new ticks start a wait: resend only if nothing moves for the delay from now
+                self._moved[partition] = (self._handled.get(partition, 0), mono_s)
         # Resend only where the agent stalled: ticks queue in their partition's order, so while
-        # the agent keeps handling a partition's ticks, a later one is waiting, not lost. (Under a
-        # backlog longer than the delay, resending every in-flight tick multiplied the ticks:
-        # 9 per timer measured in bench/scale_state.py's catch-up of 53,000 timers.)
+        # the agent keeps handling a partition's records, a later tick is waiting, not lost.
+        # (Resending every in-flight tick after the delay multiplied the ticks under a backlog:
+        # 9 per timer in bench/scale_state.py's catch-up of 53,000 timers, and 17.5 M ticks sent
+        # for 532,000 timers, starving the agent, at 1,000,000 profiles.)
         for partition, count in self._handled.items():
             if self._moved.get(partition, (-1, 0.0))[0] != count:
                 self._moved[partition] = (count, mono_s)
