@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SEGUE  := $(VENV)/bin/segue
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick models clean broker-start broker-stop broker-status install
+.PHONY: demo test lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) bench/run_bench.py --quick
+
+## Scale of state: 1,000,000 profiles in the RocksDB table and its changelog (bytes per profile,
+## RSS, recovery, per-event cost vs a small table). Long (tens of minutes) and ~2 GB of RAM in
+## the embedded broker: run niced. PROFILES=100000 for a few minutes' version.
+PROFILES ?= 1000000
+bench-scale: $(STAMP)
+	nice -n 10 $(PY) bench/scale_state.py --profiles $(PROFILES)
 
 ## Retrain the churn and intent models from models/data (artifacts, cards, plots, manifest).
 models: $(STAMP)

@@ -45,6 +45,8 @@ from app.topics.apply import apply_topics  # noqa: E402
 from app.topics.specs import TopicNames  # noqa: E402
 
 START_MS = 1_795_420_800_000
+#: BENCHMARKS.md from this line on is written by hand from other scripts and kept by write_report
+KEPT_MARKER = "<!-- kept by run_bench.py:"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -519,7 +521,11 @@ def write_report(
         *lines,
         "```",
     ]
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(md) + "\n")
+    # Sections measured by other scripts (scale of state, the profile) survive a new run.
+    target = ROOT / "BENCHMARKS.md"
+    old = target.read_text() if target.exists() else ""
+    kept = old[old.index(KEPT_MARKER) :] if KEPT_MARKER in old else ""
+    target.write_text("\n".join(md) + "\n" + ("\n" + kept if kept else ""))
 
 
 if __name__ == "__main__":

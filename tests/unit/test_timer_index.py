@@ -38,6 +38,19 @@ def test_an_unhandled_tick_is_sent_again_after_the_resend_delay() -> None:
     assert index.backlog() == 0
 
 
+def test_ticks_queued_behind_a_moving_backlog_are_not_sent_again() -> None:
+    index = index_with([(0, "a", 100), (0, "b", 100), (0, "c", 100), (1, "d", 100)])
+    assert len(index.due_ticks(300, mono_s=0.0)) == 4
+    index.set(0, "a", None)  # partition 0's agent is working through its ticks
+    assert index.due_ticks(300, mono_s=4.0) == []
+    # 6 s after sending: partition 0 moved 2 s ago (b, c wait in its queue); 1 stalled
+    assert [t.key for t in index.due_ticks(300, mono_s=6.0)] == ["d"]
+    index.set(0, "b", None)
+    assert index.due_ticks(300, mono_s=9.5) == []  # it moved again at 9.5
+    # no progress for the resend delay: c may have been lost, send it again (d: still stalled)
+    assert sorted(t.key for t in index.due_ticks(300, mono_s=15.0)) == ["c", "d"]
+
+
 def test_partition_time_is_the_later_of_wall_clock_and_newest_event() -> None:
     index = index_with([(0, "a", 5_000), (1, "b", 5_000)])
     index.saw_event(0, 6_000)
