@@ -52,6 +52,15 @@ BATCH_WITHIN_S = 0.005
 EXIT_BATCH_FAILED = 70
 #: how often latency windows, lag and timer backlog are reported
 REPORT_INTERVAL_S = 5.0
+#: RocksDB memory per partition database (faust opens one per table and partition). faust's
+#: defaults (3 x 64 MiB write buffers and a 2 GiB block cache per database) took a
+#: worker with 1,000,000 profiles to ~600 MB RSS under events (BENCHMARKS.md, Scale of state);
+#: these caps keep it bounded: at most 2 x 16 + 32 MiB per database.
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 16 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 32 * 1024 * 1024,
+}
 
 
 log = logging.getLogger("segue.pipeline")
@@ -109,12 +118,14 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
         default=None,
         partitions=settings.partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
+        options=dict(ROCKSDB_OPTIONS),
     )
     timers = app.Table(
         "timers",
         default=None,
         partitions=settings.partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
+        options=dict(ROCKSDB_OPTIONS),
     )
     identity_topic = app.topic(
         names.identity,
@@ -128,6 +139,7 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
         default=None,
         partitions=settings.partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
+        options=dict(ROCKSDB_OPTIONS),
     )
     store = TableStore(profiles, timers)
     sink = Sink(settings)
