@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,17 +203,36 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
             say("broker    stopped")
 
 
+def latest_profiles(
+    changelog: Iterable[tuple[bytes | None, bytes | None]],
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The profiles table's last values, in changelog order: the profiles by key, and the keys
+    that are anonymous visitors merged into a customer (tombstones ``{"merged_into": ...}``)."""
+    profiles: dict[str, dict[str, Any]] = {}
+    merged: set[str] = set()
+    for raw_key, value in changelog:
+        if not raw_key:
+            continue
+        key = orjson.loads(raw_key)
+        record = orjson.loads(value) if value else None
+        profiles.pop(key, None)
+        merged.discard(key)
+        if record and "profile" in record:
+            profiles[key] = record["profile"]
+        elif record:
+            merged.add(key)
+    return profiles, merged
+
+
 def _summary(
     settings: Settings, names: TopicNames, stats: PublishStats, metrics: dict[str, float], say: Any
 ) -> None:
     reasons: Counter[str] = Counter()
     for msg in read_partitions(settings, names.dlq):
         reasons[orjson.loads(msg.value() or b"{}").get("reason", "?").split(":", 1)[0]] += 1
-    profiles: dict[str, dict[str, Any]] = {}
-    for msg in read_partitions(settings, names.profiles_changelog):
-        key, value = msg.key(), msg.value()
-        if key and value:
-            profiles[orjson.loads(key)] = orjson.loads(value)["profile"]
+    profiles, merged = latest_profiles(
+        (msg.key(), msg.value()) for msg in read_partitions(settings, names.profiles_changelog)
+    )
     say("")
     say("Segue demo summary")
     say(f"  events published     {stats.sent:,} ({stats.malformed:,} malformed on purpose)")
@@ -223,6 +243,7 @@ def _summary(
         + (f"  ({', '.join(f'{r}: {n}' for r, n in reasons.most_common())})" if reasons else "")
     )
     say(f"  profiles built       {len(profiles):,}")
+    say(f"  visitors merged      {len(merged):,} (anonymous profiles folded into customers)")
     if profiles:
         busiest, sample = max(
             profiles.items(), key=lambda kv: (sum(kv[1]["counts"].values()), kv[0])

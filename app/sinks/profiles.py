@@ -77,11 +77,13 @@ class ProfileView:
                 continue
             key = orjson.loads(raw_key)
             value = msg.value()
-            if value is None:
+            record = orjson.loads(value) if value is not None else None
+            if record is None or "profile" not in record:
+                # deleted, or an anonymous profile merged into a customer (a tombstone
+                # {"merged_into": ...}): it has no profile of its own any more
                 self._profiles.pop(key, None)
                 self._marks.pop(key, None)
             else:
-                record = orjson.loads(value)
                 self._profiles[key] = record["profile"]
                 self._marks[key] = journey_marks(record.get("journeys"))
 

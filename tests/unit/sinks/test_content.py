@@ -127,3 +127,13 @@ def test_handoff_ticket_carries_the_full_context() -> None:
     assert ticket["transcript"] == ["bot: hello"]
     assert ticket["journey"]["id"] == "cart_recovery" and ticket["journey"]["step"] == "email_offer"
     assert ticket["summary"] == "summary" and ticket["scores"] == a["scores"]
+
+
+def test_a_receipt_is_never_dated_before_its_action() -> None:
+    action = {"action_id": "a1", "customer_id": "c-1", "event_time": "2026-11-23T08:00:10Z"}
+    early = receipt_event(SENT, action, 1_795_420_805_000, channel="email")  # sink clock behind
+    assert early["timestamp"] == "2026-11-23T08:00:10Z"
+    late = receipt_event(SENT, action, 1_795_420_815_000, channel="email")
+    assert late["timestamp"] == "2026-11-23T08:00:15Z"
+    partial = receipt_event(SENT, {"action_id": "a2", "event_time": "bad"}, 5, channel="email")
+    assert partial["timestamp"] == "1970-01-01T00:00:00.005Z"
