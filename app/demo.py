@@ -250,6 +250,9 @@ def _summary(
         )
         shown = dict(sample)
         shown.pop("session", None)
+        for name in ("recent", "transcript"):  # the agent handoff's memory: a count is enough
+            if name in shown:
+                shown[name] = f"{len(shown[name])} items"
         for name in ("first_seen", "last_seen"):
             if isinstance(shown.get(name), int):
                 shown[name] = format_ms(shown[name])
