@@ -106,41 +106,11 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    customer_events = app.topic(
-        names.customer_events,
-        key_type=bytes,
-        key_serializer="raw",
-        value_serializer="orjson",
-        partitions=settings.partitions,
-    )
-    profiles = app.Table(
-        "profiles",
-        default=None,
-        partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
-        options=dict(ROCKSDB_OPTIONS),
-    )
-    timers = app.Table(
-        "timers",
-        default=None,
-        partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
-        options=dict(ROCKSDB_OPTIONS),
-    )
-    identity_topic = app.topic(
-        names.identity,
-        key_type=bytes,
-        key_serializer="raw",
-        value_serializer="orjson",
-        partitions=settings.partitions,
-    )
-    identity = app.Table(
-        "identity",
-        default=None,
-        partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
-        options=dict(ROCKSDB_OPTIONS),
-    )
+    customer_events = keyed_topic(app, settings, names.customer_events)
+    profiles = customer_table(app, settings, "profiles")
+    timers = customer_table(app, settings, "timers")
+    identity_topic = keyed_topic(app, settings, names.identity)
+    identity = customer_table(app, settings, "identity")
     store = TableStore(profiles, timers)
     sink = Sink(settings)
     index = TimerIndex()
@@ -210,6 +180,28 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
     app.segue_identity = identity  # type: ignore[attr-defined]
     app.segue_sink = sink  # type: ignore[attr-defined]
     return app
+
+
+def keyed_topic(app: faust.App, settings: Settings, name: str) -> Any:
+    """One of the worker's own topics: raw keys, orjson values, co-partitioned."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        key_serializer="raw",
+        value_serializer="orjson",
+        partitions=settings.partitions,
+    )
+
+
+def customer_table(app: faust.App, settings: Settings, name: str) -> Any:
+    """A RocksDB table with its changelog, co-partitioned with the worker's topics."""
+    return app.Table(
+        name,
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="orjson"),
+        options=dict(ROCKSDB_OPTIONS),
+    )
 
 
 def in_order(app: faust.App, guard: OffsetGuard | None, batch: list[Any]) -> list[Any]:

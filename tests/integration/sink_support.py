@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
 from tests.integration.support import ROOT, Deployment, WorkerProcess
+from tests.sink_servers import HttpRecorder, SmtpRecorder, http_server, smtp_server
 
 
 class SinkProcess(WorkerProcess):
@@ -76,3 +79,27 @@ def action_records(actions: list[dict[str, Any]]) -> list[tuple[bytes | None, by
 
 def receipts(deployment: Deployment, topic: str) -> list[dict[str, Any]]:
     return [orjson.loads(m.value()) for m in deployment.read(topic)]
+
+
+@contextmanager
+def sinks_to_real_providers(
+    deployment: Deployment, secret: str
+) -> Iterator[tuple[SmtpRecorder, HttpRecorder, list[SinkProcess]]]:
+    """A real SMTP server and a signing HTTP server, with `segue sink` processes for email,
+    agent (/helpdesk) and webhook (/hooks) delivering to them; stopped on the way out."""
+    sinks: list[SinkProcess] = []
+    with smtp_server() as (smtp, smtp_port), http_server(secret.encode()) as (http, url):
+        providers = {
+            "email": {"kind": "smtp", "port": smtp_port},
+            "agent": {"kind": "http", "url": f"{url}/helpdesk", "secret": secret},
+            "webhook": {"kind": "http", "url": f"{url}/hooks", "secret": secret},
+        }
+        try:
+            for channel, provider in providers.items():
+                sinks.append(
+                    SinkProcess(deployment, channel, provider_env(channel, **provider)).start()
+                )
+            yield smtp, http, sinks
+        finally:
+            for sink in sinks:
+                sink.stop()

@@ -30,9 +30,9 @@ from tests.integration.live_support import (
     same_decision,
     wait_for_state,
 )
-from tests.integration.sink_support import SinkProcess, provider_env
+from tests.integration.sink_support import sinks_to_real_providers
 from tests.integration.support import Deployment, WorkerProcess
-from tests.sink_servers import HttpRecorder, SmtpRecorder, http_server, smtp_server
+from tests.sink_servers import HttpRecorder, SmtpRecorder
 
 HERE = Path(__file__).parent
 JOURNEYS = HERE / "journeys_e2e"
@@ -91,54 +91,38 @@ def test_events_flow_through_journeys_and_sinks_to_real_providers_and_back(
     worker: WorkerProcess = start_worker(
         "0", "--journeys", str(JOURNEYS), "--policies", str(POLICIES)
     )
-    sinks: list[SinkProcess] = []
-    with smtp_server() as (smtp, smtp_port), http_server(SECRET.encode()) as (http, url):
-        providers = {
-            "email": {"kind": "smtp", "port": smtp_port},
-            "agent": {"kind": "http", "url": f"{url}/helpdesk", "secret": SECRET},
-            "webhook": {"kind": "http", "url": f"{url}/hooks", "secret": SECRET},
-        }
+    with sinks_to_real_providers(deployment, SECRET) as (smtp, http, sinks):
+        produce_events(deployment, events)
+
+        # The loop is closed when the core, given the events and every receipt so far,
+        # expects exactly what the servers accepted, and every delivery has its receipt.
+        state: dict[str, Any] = {}
+
+        def settled() -> bool:
+            receipts = read_values(deployment, [names.receipts])
+            until = max(parse_rfc3339(e["timestamp"]) for e in events + receipts)
+            expected = Expected(events + receipts, until, engine)
+            got = delivered(smtp, http)
+            state.update(expected=expected, receipts=receipts, got=got)
+            ids = {i for counts in got.values() for i in counts}
+            sent = {r["properties"]["action_id"] for r in receipts if r["type"] == "MessageSent"}
+            return bool(ids) and set(expected.actions) == ids == sent
+
         try:
-            for channel, provider in providers.items():
-                sinks.append(
-                    SinkProcess(deployment, channel, provider_env(channel, **provider)).start()
-                )
-            produce_events(deployment, events)
-
-            # The loop is closed when the core, given the events and every receipt so far,
-            # expects exactly what the servers accepted, and every delivery has its receipt.
-            state: dict[str, Any] = {}
-
-            def settled() -> bool:
-                receipts = read_values(deployment, [names.receipts])
-                until = max(parse_rfc3339(e["timestamp"]) for e in events + receipts)
-                expected = Expected(events + receipts, until, engine)
-                got = delivered(smtp, http)
-                state.update(expected=expected, receipts=receipts, got=got)
-                ids = {i for counts in got.values() for i in counts}
-                sent = {
-                    r["properties"]["action_id"] for r in receipts if r["type"] == "MessageSent"
-                }
-                return bool(ids) and set(expected.actions) == ids == sent
-
-            try:
-                worker.wait_for("the journeys and the sinks to settle", settled, 150)
-            except AssertionError:
-                logs = "\n".join(s.log()[-2000:] for s in sinks)
-                exp = state.get("expected")
-                assigned = {s.channel: s.metric("segue_sink_assigned_partitions") for s in sinks}
-                on_topics = Counter(a["channel"] for a in live_actions(deployment))
-                failed = [
-                    r["properties"] for r in state.get("receipts", []) if r["type"] != "MessageSent"
-                ]
-                raise AssertionError(
-                    f"delivered {state.get('got')}\nexpected "
-                    f"{sorted(exp.actions) if exp else None}\non the action topics {on_topics}, "
-                    f"sinks' assigned partitions {assigned}, failures {failed[:3]}\n{logs}\n{worker.log()[-3000:]}"
-                ) from None
-        finally:
-            for sink in sinks:
-                sink.stop()
+            worker.wait_for("the journeys and the sinks to settle", settled, 150)
+        except AssertionError:
+            logs = "\n".join(s.log()[-2000:] for s in sinks)
+            exp = state.get("expected")
+            assigned = {s.channel: s.metric("segue_sink_assigned_partitions") for s in sinks}
+            on_topics = Counter(a["channel"] for a in live_actions(deployment))
+            failed = [
+                r["properties"] for r in state.get("receipts", []) if r["type"] != "MessageSent"
+            ]
+            raise AssertionError(
+                f"delivered {state.get('got')}\nexpected "
+                f"{sorted(exp.actions) if exp else None}\non the action topics {on_topics}, "
+                f"sinks' assigned partitions {assigned}, failures {failed[:3]}\n{logs}\n{worker.log()[-3000:]}"
+            ) from None
 
     expected: Expected = state["expected"]
     receipts: list[dict[str, Any]] = state["receipts"]
