@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -140,29 +140,29 @@ def create_app(settings: Settings, data_dir: Path, engine: Engine) -> faust.App:
                 await sink.deliver(out)
                 await rewind(app, guards["ingest"])
 
-    @app.agent(identity_topic, name="identity")
-    async def identity_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            with fail_fast("identity"):
-                items = []
-                for event in in_order(app, guards["identity"], batch):
-                    message = event.message
-                    progress[message.topic, message.partition] = message.offset
-                    items.append(Item(event.value, message.partition, message.offset, event))
-                await resolver.process(items, identity_store)
-                await rewind(app, guards["identity"])
+    def item_agent(name: str, process: Callable[[list[Item]], Awaitable[None]]) -> Any:
+        """An agent that hands each batch of in-order records to ``process`` as Items."""
+        guard = guards[name]
 
-    @app.agent(customer_events, name="journeys")
-    async def journey_agent(stream: faust.StreamT[dict[str, Any]]) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            with fail_fast("journeys"):
-                items = []
-                for event in in_order(app, guards["journeys"], batch):
-                    message = event.message
-                    progress[message.topic, message.partition] = message.offset
-                    items.append(Item(event.value, message.partition, message.offset, event))
-                await processor.process(items, store)
-                await rewind(app, guards["journeys"])
+        async def agent(stream: faust.StreamT[dict[str, Any]]) -> None:
+            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+                with fail_fast(name):
+                    items = []
+                    for event in in_order(app, guard, batch):
+                        message = event.message
+                        progress[message.topic, message.partition] = message.offset
+                        items.append(Item(event.value, message.partition, message.offset, event))
+                    await process(items)
+                    await rewind(app, guard)
+
+        return agent
+
+    app.agent(identity_topic, name="identity")(
+        item_agent("identity", lambda items: resolver.process(items, identity_store))
+    )
+    app.agent(customer_events, name="journeys")(
+        item_agent("journeys", lambda items: processor.process(items, store))
+    )
 
     ticker = Ticker(app, settings, names, sink, index, timers)
     app.on_rebalance_complete.connect(ticker.on_rebalance_complete)
