@@ -90,3 +90,26 @@ def test_the_ticks_are_exactly_the_due_current_timers(
         (k, d) for k, d in current.items() if d <= 500
     )
     assert [t.due for t in ticks] == sorted(t.due for t in ticks)
+
+
+def test_a_big_catch_up_is_fed_in_slices_of_the_in_flight_bound() -> None:
+    timers = [(i % 2, f"k{i}", 100 + i) for i in range(25)]
+    index = TimerIndex(resend_after_s=5.0, max_in_flight=10)
+    index.reset((0, 1), timers)
+    first = index.due_ticks(wall_ms=1_000, mono_s=0.0)
+    assert len(first) == 10 and index.backlog() == 10
+    assert index.due_ticks(wall_ms=1_000, mono_s=0.1) == []  # full: nothing more yet
+    for t in first[:4]:
+        index.set(t.partition, t.key, None)  # the agent handled four
+    second = index.due_ticks(wall_ms=1_000, mono_s=0.2)
+    assert len(second) == 4
+    sent = {t.key for t in first + second}
+    while len(sent) < 25:  # handling everything in flight drains the rest, each key once
+        for key in list(index._inflight):
+            index.set(int(index._inflight[key][0]), key, None)
+        more = index.due_ticks(wall_ms=1_000, mono_s=0.3)
+        assert not sent & {t.key for t in more}
+        sent |= {t.key for t in more}
+    for key in list(index._inflight):
+        index.set(int(index._inflight[key][0]), key, None)
+    assert index.pending() == 0 and index.backlog() == 0
