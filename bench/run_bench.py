@@ -60,7 +60,7 @@ class Result:
     throughput: float = 0.0
     cpu_per_100k: float = 0.0
     peak_rss_mb: float = 0.0
-    latency: dict[int, dict[str, float]] = field(default_factory=dict)  # rate -> stats
+    latency: dict[int, dict[str, float | None]] = field(default_factory=dict)  # rate -> stats
 
 
 class Proc:
@@ -149,6 +149,11 @@ class Observer(threading.Thread):
 def bench_events(n: int, customers: int) -> list[dict[str, Any]]:
     rate = n / 3600
     return [e for e in simulate(11, rate, 3600, START_MS, customers) if isinstance(e, dict)]
+
+
+def ms(value: float | None) -> str:
+    """A latency for the table and the log; n/a when no output arrived to measure."""
+    return "n/a" if value is None else f"{value:,.0f} ms"
 
 
 def make_producer(bootstrap: str) -> Producer:
@@ -367,16 +372,17 @@ def run_pipeline(
         wait_until(lambda b=before, s=sent: processed_now() - b >= s, drain_s)
         h = observer.hist
         got = processed_now() - before
+        measured = h.get_total_count() > 0  # no output arrived in the window: no latency
         result.latency[rate] = {
-            "p50": h.get_value_at_percentile(50),
-            "p99": h.get_value_at_percentile(99),
-            "p99.9": h.get_value_at_percentile(99.9),
+            "p50": h.get_value_at_percentile(50) if measured else None,
+            "p99": h.get_value_at_percentile(99) if measured else None,
+            "p99.9": h.get_value_at_percentile(99.9) if measured else None,
             "delivered": got / max(sent, 1),
         }
         stats = result.latency[rate]
         log(
-            f"  {p.name:9} at {rate:,}/s: p50 {stats['p50']:,.0f} ms, p99 {stats['p99']:,.0f} "
-            f"ms, p99.9 {stats['p99.9']:,.0f} ms ({stats['delivered']:.0%} of {sent:,} processed "
+            f"  {p.name:9} at {rate:,}/s: p50 {ms(stats['p50'])}, p99 {ms(stats['p99'])}, "
+            f"p99.9 {ms(stats['p99.9'])} ({stats['delivered']:.0%} of {sent:,} processed "
             f"within {drain_s:g} s of the last send)"
         )
     observer.running = False
@@ -400,11 +406,11 @@ def plot(results: list[Result], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for color, r in zip(("tab:blue", "tab:orange", "tab:green"), results, strict=False):
-        rates = sorted(r.latency)
+        rates = sorted(x for x in r.latency if r.latency[x]["p50"] is not None)
         for pct, style in (("p50", "-o"), ("p99", "--s")):
             ax.plot(
                 rates,
-                [r.latency[x][pct] for x in rates],
+                [r.latency[x][pct] or 0.0 for x in rates],
                 style,
                 color=color,
                 label=f"{r.name} {pct}",
@@ -490,7 +496,7 @@ def write_report(
     ]
     for r in results:
         lat = [r.latency.get(rate, {}) for rate in rates]
-        cells = [f"{x.get(k, 0):,.0f} ms" for x in lat for k in ("p50", "p99", "p99.9")]
+        cells = [ms(x.get(k)) for x in lat for k in ("p50", "p99", "p99.9")]
         md.append(
             f"| {r.name} | {r.throughput:,.0f} | "
             + " | ".join(cells)
