@@ -60,12 +60,14 @@ def producer_overrides(settings: Settings) -> dict[str, Any]:
     return {"batch.num.messages": 1, **NO_IDEMPOTENCE}
 
 
-#: Defect: with librdkafka's idempotent producer, a worker restarted under CPU load lost the
-#: first record it sent to each partition of its internal topic and stored others twice (seen
-#: in tests/integration/test_pipeline.py's restart test: 4 records missing, 4 doubled, all
-#: produced and acknowledged). Without idempotence and with one request in flight per
+#: Defect: Tansu's idempotent-producer bookkeeping advances a partition's sequence before the
+#: batch is stored, and librdkafka takes a DUPLICATE_SEQUENCE answer to a retry as success, so a
+#: batch whose first attempt was never stored can be lost without an error (read in Tansu's
+#: dynostore source while chasing records lost around a restart; the loss itself turned out to
+#: be faust's, see offset_guard.py). Without idempotence and with one request in flight per
 #: connection, order is kept; a retry can still store a record twice, which every reader
-#: already tolerates (the journey agent's offset guard, the sinks' action_id dedupe).
+#: already tolerates (the agents' offset guards, the journey agent's redelivery guard, the
+#: sinks' action_id dedupe).
 NO_IDEMPOTENCE: dict[str, Any] = {
     "enable.idempotence": False,
     "max.in.flight.requests.per.connection": 1,
