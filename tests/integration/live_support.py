@@ -4,6 +4,8 @@ reading what the worker wrote (actions, decisions, tables)."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from app.core.timeutil import format_ms
 from app.kafka_io import make_consumer, partition_for
 from app.stream.timer_index import CLOCK_PREFIX
 from app.topics.specs import TopicNames
-from tests.integration.support import Deployment, WorkerProcess, envelope_bytes
+from tests.integration.support import ROOT, Deployment, WorkerProcess, envelope_bytes
 
 HERE = Path(__file__).parent
 JOURNEYS = HERE / "journeys"
@@ -229,3 +231,26 @@ def same_decision(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return {k: v for k, v in a.items() if k not in live_only} == {
         k: v for k, v in b.items() if k not in live_only
     }
+
+
+def run_replay(
+    tmp_path: Path, events: list[dict[str, Any]], *args: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`segue replay` on the events, as an analyst would run it: (actions, decisions)."""
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    actions, decisions = tmp_path / "actions.jsonl", tmp_path / "decisions.jsonl"
+    replayed = subprocess.run(
+        [
+            *(sys.executable, "-m", "app", "replay", "--events", str(events_file), *args),
+            *("--out", str(actions), "--decisions", str(decisions)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stderr.decode()
+    return (
+        [orjson.loads(x) for x in actions.read_bytes().split()],
+        [orjson.loads(x) for x in decisions.read_bytes().split()],
+    )

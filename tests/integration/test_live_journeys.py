@@ -10,14 +10,10 @@ uses the wall clock itself: a wait that spans a worker restart.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from app.core.journeys.state import next_due
 from tests.integration.live_support import (
@@ -30,11 +26,12 @@ from tests.integration.live_support import (
     live_actions,
     live_decisions,
     produce_events,
+    run_replay,
     same_decision,
     wait_for_actions,
     wait_for_state,
 )
-from tests.integration.support import ROOT, Deployment
+from tests.integration.support import Deployment
 
 DAY_MS = 86_400_000
 
@@ -64,34 +61,9 @@ def test_live_actions_equal_segue_replay(
     events += clock_events(deployment.settings.partitions, until, "end")
 
     # segue replay on the same events, as an analyst would run it
-    events_file = tmp_path / "events.jsonl"
-    events_file.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-    replayed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "replay",
-            "--events",
-            str(events_file),
-            "--journeys",
-            str(JOURNEYS),
-            "--policies",
-            str(POLICIES),
-            "--out",
-            str(tmp_path / "actions.jsonl"),
-            "--decisions",
-            str(tmp_path / "decisions.jsonl"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
+    replay_actions, replay_decisions = run_replay(
+        tmp_path, events, "--journeys", str(JOURNEYS), "--policies", str(POLICIES)
     )
-    assert replayed.returncode == 0, replayed.stderr.decode()
-    replay_actions = [orjson.loads(x) for x in (tmp_path / "actions.jsonl").read_bytes().split()]
-    replay_decisions = [
-        orjson.loads(x) for x in (tmp_path / "decisions.jsonl").read_bytes().split()
-    ]
     expected = Expected(events, until)
     assert {a["action_id"] for a in replay_actions} == set(expected.actions)
     # the test is only worth something if every kind of outcome occurs

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from app.core.timeutil import format_ms
-from tests.integration.live_support import live_actions, produce_events
+from tests.integration.live_support import live_actions, produce_events, run_replay
 from tests.integration.support import ROOT, Deployment
 
 JOURNEY = """
@@ -85,31 +81,10 @@ def test_live_scores_and_routes_equal_replay_with_models(
     (journeys / "score_routing.yaml").write_text(JOURNEY)
     start = (int(time.time()) + 86_400) * 1000
     events = [e for i in range(40) for e in customer_events(i, start)]
-    events_file = tmp_path / "events.jsonl"
-    events_file.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-    replayed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "replay",
-            "--events",
-            str(events_file),
-            "--journeys",
-            str(journeys),
-            "--models",
-            str(ROOT / "models"),
-            "--out",
-            str(tmp_path / "a.jsonl"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
+    replay_actions, _ = run_replay(
+        tmp_path, events, "--journeys", str(journeys), "--models", str(ROOT / "models")
     )
-    assert replayed.returncode == 0, replayed.stderr.decode()
-    expected = {
-        a["action_id"]: a for a in map(orjson.loads, (tmp_path / "a.jsonl").read_bytes().split())
-    }
+    expected = {a["action_id"]: a for a in replay_actions}
     assert len(expected) == 40
     assert {a["step"] for a in expected.values()} == {"offer", "reminder"}  # scores matter
     assert all(a["model_version"].startswith("churn-") for a in expected.values())
