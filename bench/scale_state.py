@@ -127,6 +127,20 @@ def clone(template: tuple[str, bytes], key: str, receipts: str, partition: int) 
     return record
 
 
+def measure_state_dir(state_dir: Path, profiles: int) -> None:
+    """Bytes per profile of a worker state folder (e.g. a copy taken while the worker was
+    paused with SIGSTOP), after the same flush and compaction as a full run."""
+    tables, timers = table_dirs(state_dir, "profiles"), table_dirs(state_dir, "timers")
+    before = sum(du(p) for p in tables)
+    compact(tables + timers)
+    after = sum(du(p) for p in tables)
+    log(
+        f"  {state_dir}: profiles table {before / 1e6:,.1f} MB, {after / 1e6:,.1f} MB flushed and "
+        f"compacted = {after / profiles:,.0f} bytes/profile "
+        f"(timers table {sum(du(p) for p in timers) / 1e6:,.1f} MB)"
+    )
+
+
 @dataclass
 class Loaded:
     profiles: int
@@ -514,7 +528,15 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000, help="the small table")
     parser.add_argument("--events", type=int, default=None, help="events per deployment")
     parser.add_argument("--keep", metavar="DIR", help="keep the worker logs in DIR")
+    parser.add_argument(
+        "--measure-disk",
+        metavar="STATE_DIR",
+        help="only flush, compact and measure a (copied) worker state folder holding --profiles",
+    )
     args = parser.parse_args()
+    if args.measure_disk:
+        measure_state_dir(Path(args.measure_disk), args.profiles)
+        return
     n_events = args.events or (100_000 if args.profiles >= 1_000_000 else 20_000)
     log(
         f"# bench/scale_state.py --profiles {args.profiles:,} --small {args.small:,}: "
