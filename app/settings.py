@@ -40,7 +40,15 @@ class Settings(BaseSettings):
         default="auto",
         description=(
             "Which compatibility profile to apply. 'auto' means 'tansu' when the bootstrap "
-            "address is the embedded broker's (or SEGUE_EMBEDDED=1), else 'kafka' (no workarounds)."
+            "address is the embedded broker's and Segue started Tansu there (or SEGUE_EMBEDDED=1), "
+            "else 'kafka' (no workarounds)."
+        ),
+    )
+    broker_kind: Literal["auto", "kafka", "tansu"] = Field(
+        default="auto",
+        description=(
+            "Which embedded broker Segue starts (broker start, demo): 'kafka' (Apache Kafka, "
+            "needs Java), 'tansu' (light, memory only); 'auto' is kafka where Java is found."
         ),
     )
     embedded: bool = Field(
@@ -109,11 +117,23 @@ class Settings(BaseSettings):
     def identity_config(self) -> IdentityConfig:
         return IdentityConfig(priority=_kinds(self.identity_priority))
 
+    @property
+    def embedded_address(self) -> bool:
+        """Whether the bootstrap address is the embedded broker's default one."""
+        return self.bootstrap_servers.strip() == EMBEDDED_BOOTSTRAP
+
     @cached_property
-    def is_embedded(self) -> bool:
+    def tansu_profile(self) -> bool:
+        """Whether Tansu's workarounds apply (``app/stream/compat.py``)."""
         if self.broker_profile != "auto":
             return self.broker_profile == "tansu"
-        return self.embedded or self.bootstrap_servers.strip() == EMBEDDED_BOOTSTRAP
+        if self.embedded:
+            return True
+        if not self.embedded_address:
+            return False
+        from app.broker.embedded import running_kind
+
+        return running_kind(self.state_dir, EMBEDDED_PORT) == "tansu"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.publish import publish  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import planned_count, simulate  # noqa: E402
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5_000)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="segue-bench-"))
-    broker = EmbeddedBroker("127.0.0.1", free_port(), tmp)
+    broker = TansuBroker("127.0.0.1", free_port(), tmp)
     broker.start()
     worker = None
     try:

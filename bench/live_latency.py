@@ -40,7 +40,7 @@ from hdrh.histogram import HdrHistogram
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.core.timeutil import format_ms, parse_rfc3339  # noqa: E402
 from app.kafka_io import make_consumer, make_producer  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -213,7 +213,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="segue-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        broker = EmbeddedBroker("127.0.0.1", free_port(), tmp / "broker")
+        broker = TansuBroker("127.0.0.1", free_port(), tmp / "broker")
         broker.start()
         try:
             results = []

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run_bench import bench_events, make_producer, produce_all, segue_processed  # noqa: E402
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.topics.apply import apply_topics  # noqa: E402
 from app.topics.specs import TopicNames  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="segue-prof-"))
-    broker = EmbeddedBroker("127.0.0.1", free_port(), tmp)
+    broker = TansuBroker("127.0.0.1", free_port(), tmp)
     broker.start()
     spy = None
     try:

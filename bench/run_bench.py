@@ -37,7 +37,7 @@ from hdrh.histogram import HdrHistogram
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.core.timeutil import format_ms, parse_rfc3339  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import simulate  # noqa: E402
@@ -439,7 +439,7 @@ def main() -> None:
         lines.append(text)
 
     tmp = Path(tempfile.mkdtemp(prefix="segue-bench-"))
-    broker = EmbeddedBroker("127.0.0.1", free_port(), tmp)
+    broker = TansuBroker("127.0.0.1", free_port(), tmp)
     broker.start()
     command = "make bench" if not args.quick else ".venv/bin/python bench/run_bench.py --quick"
     log(

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from faust.serializers import codecs  # noqa: E402
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.core.envelope import validate_event  # noqa: E402
 from app.core.journeys import Engine, load_journeys, load_policies  # noqa: E402
 from app.core.journeys.state import next_due  # noqa: E402
@@ -554,7 +554,7 @@ def main() -> None:
     events = cost_events(6, n_events)
 
     tmp = Path(tempfile.mkdtemp(prefix="segue-scale-"))
-    broker = EmbeddedBroker("127.0.0.1", free_port(), tmp)
+    broker = TansuBroker("127.0.0.1", free_port(), tmp)
     broker.start()
     workers: list[Worker] = []
     deployments = [
@@ -600,7 +600,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def broker_rss_mb(broker: EmbeddedBroker) -> float:
+def broker_rss_mb(broker: TansuBroker) -> float:
     pid = broker.pid()
     if pid is None:
         return 0.0

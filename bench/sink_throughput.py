@@ -27,7 +27,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.kafka_io import make_producer  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.topics.apply import apply_topics  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     if not bootstrap:
-        broker = EmbeddedBroker("127.0.0.1", free_port(), tmp / "broker")
+        broker = TansuBroker("127.0.0.1", free_port(), tmp / "broker")
         broker.start()
         bootstrap = broker.bootstrap
     profile = "tansu" if broker is not None else "kafka"

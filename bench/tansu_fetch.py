@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
+from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--fetch", type=int, default=256 * 1024, help="max.partition.fetch.bytes")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    broker = EmbeddedBroker("127.0.0.1", free_port(), Path(tempfile.mkdtemp()))
+    broker = TansuBroker("127.0.0.1", free_port(), Path(tempfile.mkdtemp()))
     broker.start()
     try:
         bootstrap = broker.bootstrap

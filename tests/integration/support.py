@@ -33,7 +33,7 @@ class Deployment:
         self.env = {
             **os.environ,
             "SEGUE_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "SEGUE_BROKER_PROFILE": "tansu" if broker.embedded else "kafka",
+            "SEGUE_BROKER_PROFILE": broker.profile,
             "SEGUE_TOPIC_PREFIX": self.prefix,
             "SEGUE_STATE_DIR": str(tmp / "state"),
             "SEGUE_PARTITIONS": str(partitions),
@@ -42,7 +42,7 @@ class Deployment:
         self.env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         self.settings = Settings(
             bootstrap_servers=broker.bootstrap,
-            broker_profile="tansu" if broker.embedded else "kafka",
+            broker_profile=broker.profile,
             topic_prefix=self.prefix,
             state_dir=tmp / "state",
             partitions=partitions,

@@ -41,7 +41,7 @@ def test_the_demo_runs_to_its_summary_and_stops_what_it_started(
     env = {
         **os.environ,
         "SEGUE_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "SEGUE_BROKER_PROFILE": "tansu" if broker.embedded else "kafka",
+        "SEGUE_BROKER_PROFILE": broker.profile,
         "SEGUE_STATE_DIR": str(tmp_path / "state"),
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)

@@ -1,6 +1,10 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from app.settings import EMBEDDED_BOOTSTRAP, Settings
+from app.settings import EMBEDDED_BOOTSTRAP, EMBEDDED_PORT, Settings
 
 
 def test_field_names_work_as_keywords_despite_aliases() -> None:
@@ -12,15 +16,27 @@ def test_kafka_bootstrap_servers_env_is_honoured(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
     settings = Settings()
     assert settings.bootstrap_servers == "broker:9092"
-    assert not settings.is_embedded  # a real estate: no Tansu workarounds
+    assert not settings.tansu_profile  # a real estate: no Tansu workarounds
 
 
-def test_embedded_default_applies_the_tansu_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_address_takes_the_profile_of_the_broker_started_there(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("SEGUE_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    settings = Settings()
+    monkeypatch.delenv("SEGUE_BROKER_PROFILE", raising=False)
+    settings = Settings(state_dir=tmp_path)
     assert settings.bootstrap_servers == EMBEDDED_BOOTSTRAP
-    assert settings.is_embedded
+    assert not settings.tansu_profile  # nothing started there: no workarounds
+    # A pid file naming a live Tansu process (this test's own sleeping child) on the port.
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)", "tansu"]
+    with subprocess.Popen(sleeper) as proc:
+        try:
+            (tmp_path / f"broker-{EMBEDDED_PORT}.pid").write_text(f"{proc.pid}\n")
+            assert Settings(state_dir=tmp_path).tansu_profile
+        finally:
+            proc.kill()
+    assert Settings(state_dir=tmp_path, broker_profile="kafka").tansu_profile is False
 
 
 def test_sasl_settings_map_onto_librdkafka_keys() -> None:
