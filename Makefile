@@ -39,9 +39,11 @@ $(KAFKA_STAMP): broker/pom.xml
 demo: $(STAMP) $(KAFKA_STAMP)
 	$(SEGUE) demo
 
-## The whole test suite (unit + integration on a real broker).
+## The whole test suite (unit + integration on the embedded Apache Kafka), then the light
+## broker's smoke run (the demo path on Tansu).
 test: $(STAMP) $(KAFKA_STAMP)
 	$(PY) -m pytest
+	@$(MAKE) --no-print-directory test-tansu
 
 ## The light broker's own run: the tests marked tansu_smoke (the demo path) on Tansu.
 test-tansu: $(STAMP)

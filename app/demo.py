@@ -54,6 +54,8 @@ class DemoOptions:
     policies: Path = ROOT / "policies.yaml"
     catch_up_timeout_s: float = 180.0
     settle_s: float = 15.0
+    #: the embedded broker's port on 127.0.0.1 when not the default one (used, or started)
+    broker_port: int | None = None
 
 
 class WorkerMetrics:
@@ -80,8 +82,11 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
     worker: subprocess.Popen[bytes] | None = None
     state_dir = settings.state_dir / "demo"
     fresh_prefix = {"topic_prefix": f"demo{int(time.time())}."}
+    if options.broker_port is not None:
+        address = f"{EMBEDDED_HOST}:{options.broker_port}"
+        settings = settings.model_copy(update={"bootstrap_servers": address})
     try:
-        if settings.embedded_address:
+        if settings.embedded_address or options.broker_port is not None:
             host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
             host, port_no = host or EMBEDDED_HOST, int(port or EMBEDDED_PORT)
             if port_open(host, port_no):

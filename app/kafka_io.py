@@ -88,8 +88,12 @@ def read_partitions(
         while follow or pending:
             msg = consumer.poll(0.2)
             if msg is None:
-                if not follow and time.monotonic() - last_record > idle_timeout_s:
-                    return
+                if not follow:
+                    # A transaction's commit marker takes the last offset of its partition and
+                    # is never delivered: the position, not the last record, shows it was read.
+                    pending -= _caught_up(consumer, topic, pending, ends)
+                    if time.monotonic() - last_record > idle_timeout_s:
+                        return
                 continue
             if msg.error():
                 raise KafkaException(msg.error())
@@ -104,3 +108,11 @@ def read_partitions(
                 pending.discard(partition)
     finally:
         consumer.close()
+
+
+def _caught_up(consumer: Consumer, topic: str, parts: set[int], ends: dict[int, int]) -> set[int]:
+    """The partitions whose position has reached the end offset measured at the start."""
+    if not parts:
+        return set()
+    positions = consumer.position([TopicPartition(topic, p) for p in parts])
+    return {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}

@@ -1,4 +1,5 @@
-"""`make bench`: the same simulated stream through three pipelines, side by side in one run.
+"""`make bench`: the same simulated stream through three pipelines, side by side in one run,
+on the embedded Apache Kafka (the primary table) and then on Tansu (the second table).
 
 - limit:     one confluent-kafka process: consume, orjson decode, produce (no state, no logic)
 - framework: a plain faust-streaming agent that forwards each event
@@ -8,7 +9,7 @@ For each: sustained throughput (preloaded events, first output to last), event-t
 p50/p99/p99.9 at fixed rates, peak RSS and CPU seconds per 100,000 events; then the ratios. Also
 the core alone (replay) and one model score. Writes BENCHMARKS.md and bench/latency.png.
 
-    .venv/bin/python bench/run_bench.py [--quick]
+    .venv/bin/python bench/run_bench.py [--quick] [--broker kafka|tansu|both]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from hdrh.histogram import HdrHistogram
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.broker.embedded import TansuBroker, free_port  # noqa: E402
+from app.broker.embedded import KafkaBroker, TansuBroker, free_port  # noqa: E402
 from app.core.timeutil import format_ms, parse_rfc3339  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import simulate  # noqa: E402
@@ -57,6 +58,7 @@ def now_ms() -> int:
 @dataclass
 class Result:
     name: str
+    broker: str
     throughput: float = 0.0
     cpu_per_100k: float = 0.0
     peak_rss_mb: float = 0.0
@@ -204,7 +206,8 @@ def produce_paced(
 @dataclass
 class Pipeline:
     name: str
-    start: Callable[[str, Path], tuple[Proc, list[str], str]]  # -> proc, output topics, input
+    # (bootstrap, broker profile, tmp) -> proc, output topics, input topic
+    start: Callable[[str, str, Path], tuple[Proc, list[str], str]]
     source_ms: Callable[[bytes], int | None]
     # events fully processed so far, where outputs are not one per event (Segue: actions)
     processed: Callable[[Proc], float] | None = None
@@ -242,18 +245,26 @@ def plain_topics(bootstrap: str, tag: str) -> tuple[str, str]:
     return source, target
 
 
-def start_limit(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
+def start_limit(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
     tag = uuid.uuid4().hex[:6]
     source, target = plain_topics(bootstrap, tag)
     proc = Proc(
-        [sys.executable, "bench/pipelines/limit.py", bootstrap, source, target, f"limit-{tag}"],
+        [
+            sys.executable,
+            "bench/pipelines/limit.py",
+            bootstrap,
+            source,
+            target,
+            f"limit-{tag}",
+            profile,
+        ],
         dict(os.environ),
         tmp / f"limit-{tag}.log",
     )
     return proc, [target], source
 
 
-def start_framework(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
+def start_framework(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
     tag = uuid.uuid4().hex[:6]
     source, target = plain_topics(bootstrap, tag)
     proc = Proc(
@@ -265,6 +276,7 @@ def start_framework(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
             target,
             f"framework-{tag}",
             str(tmp / f"fw-{tag}"),
+            profile,
         ],
         dict(os.environ),
         tmp / f"framework-{tag}.log",
@@ -272,15 +284,15 @@ def start_framework(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
     return proc, [target], source
 
 
-def start_segue(bootstrap: str, tmp: Path) -> tuple[Proc, list[str], str]:
+def start_segue(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
     prefix = f"s{uuid.uuid4().hex[:6]}."
-    settings = Settings(bootstrap_servers=bootstrap, broker_profile="tansu", topic_prefix=prefix)
+    settings = Settings(bootstrap_servers=bootstrap, broker_profile=profile, topic_prefix=prefix)
     apply_topics(settings)
     names = TopicNames(settings)
     env = {
         **os.environ,
         "SEGUE_BOOTSTRAP_SERVERS": bootstrap,
-        "SEGUE_BROKER_PROFILE": "tansu",
+        "SEGUE_BROKER_PROFILE": profile,
         "SEGUE_TOPIC_PREFIX": prefix,
         "SEGUE_STATE_DIR": str(tmp / prefix),
         "SEGUE_METRICS_PORT": str(free_port()),
@@ -309,6 +321,7 @@ def wait_until(check: Callable[[], bool], timeout_s: float) -> bool:
 def run_pipeline(
     p: Pipeline,
     bootstrap: str,
+    profile: str,
     tmp: Path,
     events: list[dict[str, Any]],
     rates: list[int],
@@ -316,10 +329,10 @@ def run_pipeline(
     drain_s: float,
     log: Callable[[str], None],
 ) -> Result:
-    result = Result(p.name)
+    result = Result(p.name, profile)
     producer = make_producer(bootstrap)
     # 1. throughput: preload, then start the pipeline and time first output to last
-    proc, outputs, source = p.start(bootstrap, tmp)
+    proc, outputs, source = p.start(bootstrap, profile, tmp)
     produce_all(producer, source, events)
     observer = Observer(bootstrap, outputs, p.source_ms, from_beginning=True)
     observer.start()
@@ -352,7 +365,7 @@ def run_pipeline(
     )
     proc.stop()
     # 2. latency at fixed rates, on a fresh, warmed-up pipeline
-    proc, outputs, source = p.start(bootstrap, tmp)
+    proc, outputs, source = p.start(bootstrap, profile, tmp)
     observer = Observer(bootstrap, outputs, p.source_ms, from_beginning=False)
     observer.start()
     warm = 0
@@ -398,74 +411,136 @@ def run_script(args: list[str]) -> str:
     return (done.stdout + done.stderr).strip()
 
 
+BROKERS = {
+    "kafka": "Apache Kafka (embedded, KRaft, one node)",
+    "tansu": "Tansu (embedded, memory only)",
+}
+
+
+def start_broker(kind: str, tmp: Path) -> KafkaBroker | TansuBroker:
+    if kind == "kafka":
+        return KafkaBroker("127.0.0.1", free_port(), tmp, controller_port=free_port())
+    return TansuBroker("127.0.0.1", free_port(), tmp)
+
+
 def plot(results: list[Result], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for color, r in zip(("tab:blue", "tab:orange", "tab:green"), results, strict=False):
+    colors = {"limit": "tab:blue", "framework": "tab:orange", "segue": "tab:green"}
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for r in results:
         rates = sorted(x for x in r.latency if r.latency[x]["p50"] is not None)
-        for pct, style in (("p50", "-o"), ("p99", "--s")):
+        kafka = r.broker == "kafka"
+        for pct, style in (("p50", "-o" if kafka else ":o"), ("p99", "--s" if kafka else ":s")):
             ax.plot(
                 rates,
                 [r.latency[x][pct] or 0.0 for x in rates],
                 style,
-                color=color,
-                label=f"{r.name} {pct}",
+                color=colors.get(r.name, "tab:gray"),
+                alpha=1.0 if kafka else 0.45,
+                label=f"{r.name} {pct} ({r.broker})",
             )
     ax.set_xlabel("offered rate (events/s)")
     ax.set_ylabel("event-to-output latency (ms)")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Latency against rate (embedded broker, one process each)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("Latency against rate (embedded brokers, one process each)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, under 6 minutes")
+    parser.add_argument(
+        "--broker",
+        choices=["kafka", "tansu", "both"],
+        default="both",
+        help="which embedded broker(s) to run on (default: both, Kafka first)",
+    )
     args = parser.parse_args()
     n, seconds = (10_000, 5.0) if args.quick else (100_000, 30.0)
     drain_s = 10.0 if args.quick else 30.0
     rates = [1_000, 5_000]
+    kinds = ["kafka", "tansu"] if args.broker == "both" else [args.broker]
     lines: list[str] = []
 
     def log(text: str) -> None:
         print(text, flush=True)
         lines.append(text)
 
-    tmp = Path(tempfile.mkdtemp(prefix="segue-bench-"))
-    broker = TansuBroker("127.0.0.1", free_port(), tmp)
-    broker.start()
-    command = "make bench" if not args.quick else ".venv/bin/python bench/run_bench.py --quick"
-    log(
-        f"# {command}: {n:,} events, latency {seconds:g} s per rate, broker Tansu on "
-        f"{broker.bootstrap}"
+    command = (
+        "make bench"
+        if not args.quick and args.broker == "both"
+        else (
+            ".venv/bin/python bench/run_bench.py"
+            + (" --quick" if args.quick else "")
+            + ("" if args.broker == "both" else f" --broker {args.broker}")
+        )
     )
-    try:
-        events = bench_events(n, max(n // 20, 100))
-        results = [
-            run_pipeline(p, broker.bootstrap, tmp, events, rates, seconds, drain_s, log)
-            for p in PIPELINES
-        ]
-    finally:
-        broker.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    by = {r.name: r for r in results}
+    log(f"# {command}: {n:,} events, latency {seconds:g} s per rate, on {', '.join(kinds)}")
+    events = bench_events(n, max(n // 20, 100))
+    results: list[Result] = []
+    for kind in kinds:
+        tmp = Path(tempfile.mkdtemp(prefix=f"segue-bench-{kind}-"))
+        broker = start_broker(kind, tmp)
+        began = time.monotonic()
+        broker.start()
+        log(
+            f"## {BROKERS[kind]} on {broker.bootstrap} (started in {time.monotonic() - began:.1f} s)"
+        )
+        try:
+            for p in PIPELINES:
+                results.append(
+                    run_pipeline(
+                        p, broker.bootstrap, kind, tmp, events, rates, seconds, drain_s, log
+                    )
+                )
+        finally:
+            broker.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
     core = run_script(["bench/core_replay.py", "--quick"])
     score = run_script(["bench/score_cost.py"])
-    write_report(results, by, core, score, command, n, seconds, rates, lines)
+    write_report(results, kinds, core, score, command, n, seconds, rates, lines)
     plot(results, ROOT / "bench" / "latency.png")
     print("wrote BENCHMARKS.md and bench/latency.png")
 
 
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.3f}" if b > 0 else "n/a"
+
+
+def result_table(results: list[Result], rates: list[int]) -> list[str]:
+    head = " | ".join(f"{k} @{r // 1000}k" for r in rates for k in ("p50", "p99", "p99.9"))
+    md = [
+        f"| pipeline | events/s | {head} | CPU s/100k | peak RSS MB |",
+        "| --- " * (3 * len(rates) + 4) + "|",
+    ]
+    for r in results:
+        lat = [r.latency.get(rate, {}) for rate in rates]
+        cells = [ms(x.get(k)) for x in lat for k in ("p50", "p99", "p99.9")]
+        md.append(
+            f"| {r.name} | {r.throughput:,.0f} | "
+            + " | ".join(cells)
+            + f" | {r.cpu_per_100k:.1f} | {r.peak_rss_mb:.0f} |"
+        )
+    by = {r.name: r for r in results}
+    seg, lim, fw = by["segue"], by["limit"], by["framework"]
+    md += [
+        "",
+        f"Ratios (throughput): segue/limit = {ratio(seg.throughput, lim.throughput)}, "
+        f"segue/framework = {ratio(seg.throughput, fw.throughput)}.",
+    ]
+    return md
+
+
 def write_report(
     results: list[Result],
-    by: dict[str, Result],
+    kinds: list[str],
     core: str,
     score: str,
     command: str,
@@ -476,36 +551,32 @@ def write_report(
 ) -> None:
     import faust
 
-    seg, lim, fw = by["segue"], by["limit"], by["framework"]
     md = [
         "# Benchmarks",
         "",
         f"Command: `{command}` (one run; every figure below comes from it).",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, faust-streaming {faust.__version__}, broker: embedded "
-        "Tansu (memory only) on the same machine.",
+        f"{platform.python_version()}, faust-streaming {faust.__version__}; the broker runs "
+        "on the same machine (embedded), started fresh for each table.",
         f"Sizes: throughput on {n:,} preloaded simulated events; latency over {seconds:g} s at "
         f"each of {', '.join(f'{r:,}' for r in rates)} events/s.",
         "Segue: ingest, profiles, journeys (the example journeys and policies.yaml), actions. "
         "Throughput counts events fully processed (worker metric); latency is measured on the "
-        "action topics, from each action's source event broker time to its arrival.",
-        "",
-        "| pipeline | events/s | p50 @1k | p99 @1k | p99.9 @1k | p50 @5k | p99 @5k | p99.9 @5k "
-        "| CPU s/100k | peak RSS MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "action topics, from each action's source event broker time to its arrival. On Tansu "
+        "every pipeline gets the Tansu profile's workarounds (app/stream/compat.py).",
     ]
-    for r in results:
-        lat = [r.latency.get(rate, {}) for rate in rates]
-        cells = [ms(x.get(k)) for x in lat for k in ("p50", "p99", "p99.9")]
-        md.append(
-            f"| {r.name} | {r.throughput:,.0f} | "
-            + " | ".join(cells)
-            + f" | {r.cpu_per_100k:.1f} | {r.peak_rss_mb:.0f} |"
+    by_broker = {kind: [r for r in results if r.broker == kind] for kind in kinds}
+    for kind in kinds:
+        md += ["", f"## On {BROKERS[kind]}", "", *result_table(by_broker[kind], rates)]
+    if len(kinds) == 2:
+        cross = {r.name: r for r in by_broker["tansu"]}
+        cells = ", ".join(
+            f"{r.name} {ratio(r.throughput, cross[r.name].throughput)}"
+            for r in by_broker["kafka"]
+            if r.name in cross
         )
+        md += ["", f"Kafka/Tansu (throughput, same pipeline): {cells}."]
     md += [
-        "",
-        f"Ratios (throughput): segue/limit = {seg.throughput / max(lim.throughput, 1e-9):.3f}, "
-        f"segue/framework = {seg.throughput / max(fw.throughput, 1e-9):.3f}.",
         "",
         "![latency against rate](bench/latency.png)",
         "",

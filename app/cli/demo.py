@@ -17,6 +17,11 @@ def demo(
     seed: int = typer.Option(1, help="Simulator seed."),
     customers: int = typer.Option(400, help="Customer pool size."),
     malformed_rate: float = typer.Option(0.01, help="Share of malformed events (for the DLQ)."),
+    broker_port: int = typer.Option(
+        None,
+        help="Port of the embedded broker on 127.0.0.1 (default 19092): used if one runs there, "
+        "else started for the demo and stopped after it.",
+    ),
 ) -> None:
     """Run the pipeline on the embedded broker with simulated traffic and print a summary."""
     from app.demo import DemoOptions, run_demo
@@ -27,5 +32,6 @@ def demo(
         seed=seed,
         customers=customers,
         malformed_rate=malformed_rate,
+        broker_port=broker_port,
     )
     raise typer.Exit(run_demo(load_settings(), options, sys.stdout))

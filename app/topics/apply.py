@@ -7,7 +7,9 @@ reported and left for the operator, because changing it would re-route keys.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
@@ -34,6 +36,7 @@ def apply_topics(settings: Settings, timeout_s: float = 15.0) -> ApplyReport:
     report = ApplyReport()
     existing = admin.list_topics(timeout=timeout_s).topics
     missing = [s for s in specs if s.name not in existing]
+    raced: set[str] = set()
     if missing:
         futures = admin.create_topics(
             [
@@ -48,12 +51,18 @@ def apply_topics(settings: Settings, timeout_s: float = 15.0) -> ApplyReport:
                 report.created.append(name)
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.code() == err.TOPIC_ALREADY_EXISTS:  # raced with another apply
-                    report.present.append(name)
+                if err.code() == err.TOPIC_ALREADY_EXISTS:
+                    # Raced with another client, or the broker's metadata lagged its controller
+                    # (KRaft answers CreateTopics before every broker has the topic): compare it.
+                    raced.add(name)
                 else:
                     report.mismatches.append(f"{name}: could not create: {err.str()}")
+    if raced:
+        existing = {**existing, **_metadata_of(admin, raced, timeout_s)}
+        for name in sorted(raced - set(existing)):
+            report.mismatches.append(f"{name}: exists, but the broker did not describe it")
     for spec in specs:
-        if spec.name not in existing:
+        if spec.name not in existing or spec.name in report.created:
             continue
         report.present.append(spec.name)
         actual = len(existing[spec.name].partitions)
@@ -64,6 +73,22 @@ def apply_topics(settings: Settings, timeout_s: float = 15.0) -> ApplyReport:
             )
         _compare_configs(admin, spec, report, timeout_s)
     return report
+
+
+def _metadata_of(admin: AdminClient, names: set[str], timeout_s: float) -> dict[str, Any]:
+    """Each named topic's metadata, asked for one by one until the broker knows it."""
+    found: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    for name in sorted(names):
+        while True:
+            meta = admin.list_topics(name, timeout=timeout_s).topics.get(name)
+            if meta is not None and meta.error is None and meta.partitions:
+                found[name] = meta
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    return found
 
 
 def _compare_configs(

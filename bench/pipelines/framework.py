@@ -3,7 +3,7 @@
 It gets the same broker compatibility settings as Segue's worker (the broker's defects are not
 the framework's), nothing else.
 
-    python bench/pipelines/framework.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP DATA_DIR
+    python bench/pipelines/framework.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP DATA_DIR [PROFILE]
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from app.stream import compat
 
 def main() -> None:
     bootstrap, source, target, group, data_dir = sys.argv[1:6]
-    settings = Settings(bootstrap_servers=bootstrap, broker_profile="tansu")
+    profile = sys.argv[6] if len(sys.argv) > 6 else "kafka"
+    settings = Settings(bootstrap_servers=bootstrap, broker_profile=profile)
     app = faust.App(
         group,
         broker=f"kafka://{bootstrap}",
@@ -33,7 +34,7 @@ def main() -> None:
         consumer_auto_offset_reset="earliest",
         **compat.faust_overrides(settings),
     )
-    compat.install_transport(app, settings)  # Tansu's fetch-wait defect, as for the worker
+    compat.install_transport(app, settings)  # the broker's workarounds, as for the worker
     inputs = app.topic(source, key_serializer="raw", value_serializer="json")
     outputs = app.topic(target, key_serializer="raw", value_serializer="json")
 

@@ -1,29 +1,39 @@
 """The limit: one confluent-kafka process that consumes, decodes with orjson and produces each
 event again. No state, no logic: what the broker and client allow on this machine.
 
-    python bench/pipelines/limit.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP
+    python bench/pipelines/limit.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP [PROFILE]
+
+PROFILE (kafka or tansu) gives it the same broker compatibility settings as Segue's CLI clients.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, Producer
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.settings import Settings
+from app.stream import compat
+
 
 def main() -> None:
     bootstrap, source, target, group = sys.argv[1:5]
+    profile = sys.argv[5] if len(sys.argv) > 5 else "kafka"
+    settings = Settings(bootstrap_servers=bootstrap, broker_profile=profile)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000,
-            "fetch.wait.max.ms": 5,  # the embedded broker holds every fetch for the full max wait
+            # Tansu holds every fetch for the full max wait; on Kafka this only bounds the idle.
+            "fetch.wait.max.ms": 5,
+            **compat.consumer_overrides(settings),
         }
     )
     producer = Producer(

@@ -37,8 +37,7 @@ class BrokerUnderTest:
 
 
 def chosen_kind() -> str:
-    # Tansu stays the default until the whole suite has run green on Kafka (issue 11, in progress).
-    kind = os.environ.get("SEGUE_TEST_BROKER", "tansu")
+    kind = os.environ.get("SEGUE_TEST_BROKER", "kafka")
     if kind not in ("kafka", "tansu", "testcontainers"):
         raise RuntimeError(f"SEGUE_TEST_BROKER={kind!r}: use kafka, tansu or testcontainers")
     return kind

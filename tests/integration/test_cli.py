@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from app.broker.embedded import free_port
 from app.cli.profile import fetch_profile
 from app.topics.specs import TopicNames
+from tests.integration.broker import BrokerUnderTest
 from tests.integration.support import ROOT, Deployment
 from tests.integration.test_pipeline import expected_profiles, some_events, wait_profiles
 
@@ -32,11 +34,12 @@ def segue(
     )
 
 
-def test_broker_start_status_stop(tmp_path: Path) -> None:
+@pytest.mark.tansu_smoke
+def test_broker_start_status_stop(broker: BrokerUnderTest, tmp_path: Path) -> None:
     env = {**os.environ, "SEGUE_STATE_DIR": str(tmp_path)}
     port = str(free_port())
     assert segue(env, "broker", "status", "--port", port).returncode == 1
-    started = segue(env, "broker", "start", "--port", port)
+    started = segue(env, "broker", "start", "--port", port, "--kind", broker.profile)
     assert started.returncode == 0, started.stderr
     assert "running" in segue(env, "broker", "status", "--port", port).stdout
     assert segue(env, "broker", "start", "--port", port).returncode == 0  # idempotent
@@ -62,6 +65,7 @@ def test_topics_apply_creates_reports_and_never_changes_partitions(deployment: D
     assert len(meta[names.dlq].partitions) == 3  # left alone
 
 
+@pytest.mark.tansu_smoke
 def test_produce_tail_and_profile_get(
     deployment: Deployment, start_worker: Any, tmp_path: Path
 ) -> None:

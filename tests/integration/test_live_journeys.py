@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.core.journeys.state import next_due
 from tests.integration.live_support import (
     JOURNEYS,
@@ -52,6 +54,7 @@ def assert_same_actions(live: list[dict[str, Any]], expected: Expected) -> None:
         assert all(same_decision(r, expected.actions[action_id]) for r in records), records
 
 
+@pytest.mark.tansu_smoke
 def test_live_actions_equal_segue_replay(
     deployment: Deployment, start_worker: Any, tmp_path: Path
 ) -> None:

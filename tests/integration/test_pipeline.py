@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 import orjson
+import pytest
 
 from app.core.envelope import InvalidEvent, decode_event
 from app.core.profile import fold, new_profile
@@ -155,6 +156,7 @@ def malformed_records() -> list[tuple[bytes | None, bytes]]:
     return bad
 
 
+@pytest.mark.tansu_smoke
 def test_malformed_events_reach_the_dlq_while_valid_ones_are_processed(
     deployment: Deployment, start_worker: Any
 ) -> None:
@@ -177,6 +179,7 @@ def test_malformed_events_reach_the_dlq_while_valid_ones_are_processed(
     assert {"bad JSON", "schema", "missing key", "missing id", "oversize payload"} <= reasons
 
 
+@pytest.mark.tansu_smoke
 def test_restart_recovers_every_profile(deployment: Deployment, start_worker: Any) -> None:
     names = TopicNames(deployment.settings)
     batches = [

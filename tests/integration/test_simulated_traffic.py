@@ -9,7 +9,9 @@ import sys
 from typing import Any
 
 import orjson
+import pytest
 
+from app.broker.embedded import free_port, port_open
 from app.sim import simulate
 from app.topics.specs import TopicNames
 from tests.integration.broker import BrokerUnderTest
@@ -35,6 +37,27 @@ def test_one_thousand_simulated_events_give_the_expected_profiles(
     wait_profiles(deployment, worker, expected)
 
 
+def run_demo(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "--rate", "100", "--duration", "4", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def summary_figure(out: str, label: str) -> int:
+    found = re.search(rf"{label}\s+([\d,]+)", out)
+    assert found, f"no {label!r} in the demo's summary:\n{out}"
+    return int(found.group(1).replace(",", ""))
+
+
+@pytest.mark.tansu_smoke
 def test_the_demo_runs_to_its_summary_and_stops_what_it_started(
     broker: BrokerUnderTest, tmp_path: Any
 ) -> None:
@@ -45,34 +68,28 @@ def test_the_demo_runs_to_its_summary_and_stops_what_it_started(
         "SEGUE_STATE_DIR": str(tmp_path / "state"),
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "demo",
-            "--rate",
-            "100",
-            "--duration",
-            "4",
-            "--malformed-rate",
-            "0.05",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
-    published = int(re.search(r"events published\s+([\d,]+)", out).group(1).replace(",", ""))
-    seen = int(re.search(r"events in \(worker\)\s+([\d,]+)", out).group(1).replace(",", ""))
-    dlq = int(re.search(r"rejected to the DLQ\s+([\d,]+)", out).group(1).replace(",", ""))
-    profiles = int(re.search(r"profiles built\s+([\d,]+)", out).group(1).replace(",", ""))
-    assert published == seen == 400
-    assert dlq == 20  # 5 % of 400, all dead-lettered
-    assert profiles > 0
+    out = run_demo(env, "--malformed-rate", "0.05")
+    assert summary_figure(out, "events published") == 400
+    assert summary_figure(out, r"events in \(worker\)") == 400
+    assert summary_figure(out, "rejected to the DLQ") == 20  # 5 % of 400, all dead-lettered
+    assert summary_figure(out, "profiles built") > 0
     assert "worker    stopped" in out
     assert "broker    stopped" not in out  # it used the running broker and left it alone
+
+
+@pytest.mark.tansu_smoke
+def test_the_demo_starts_its_own_embedded_broker_and_stops_it(
+    broker: BrokerUnderTest, tmp_path: Any
+) -> None:
+    """`make demo` on a fresh machine: nothing listens, so the demo starts the broker itself."""
+    port = free_port()
+    env = {**os.environ, "SEGUE_STATE_DIR": str(tmp_path / "state")}
+    env["SEGUE_BROKER_KIND"] = broker.profile  # the kind under test (Kafka, or Tansu's smoke run)
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "SEGUE_BOOTSTRAP_SERVERS", "SEGUE_BROKER_PROFILE"):
+        env.pop(name, None)
+    out = run_demo(env, "--broker-port", str(port), "--malformed-rate", "0")
+    name = "Apache Kafka" if broker.profile == "kafka" else "Tansu"
+    assert re.search(rf"started the embedded broker \({name}[^)]*\) on 127.0.0.1:{port}", out), out
+    assert summary_figure(out, r"events in \(worker\)") == 400
+    assert "broker    stopped" in out
+    assert not port_open("127.0.0.1", port)
