@@ -8,7 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiokafka.partitioner import murmur2
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from app.settings import Settings
 from app.stream import compat
@@ -55,6 +62,28 @@ def partitions_of(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> li
     return sorted(meta.partitions)
 
 
+#: What a partition answers for a while after its topic was created: Kafka (KRaft) answers
+#: CreateTopics once the controller has it, before the partition's leader has loaded it.
+NOT_READY_YET = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.LEADER_NOT_AVAILABLE,
+)
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
+    """A partition's low and high watermarks, waiting out a newly created topic's first moments."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if exc.args[0].code() not in NOT_READY_YET or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def read_partitions(
     settings: Settings,
     topic: str,
@@ -73,7 +102,7 @@ def read_partitions(
         ends: dict[int, int] = {}
         assignment = []
         for p in parts:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = watermarks(consumer, TopicPartition(topic, p))
             ends[p] = high
             start = low if from_beginning else high
             if not follow and start >= high:

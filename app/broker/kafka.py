@@ -24,6 +24,14 @@ from app.broker.process import BrokerProcess, EmbeddedBrokerError, free_port, po
 from app.paths import ROOT
 
 HEAP_OPTS = ["-Xms256m", "-Xmx1g"]
+#: The JIT's first tier only (C1). On a 2-core machine shared with the workers, C2's compiler
+#: threads take the CPU for minutes after each start. Measured side by side in one run
+#: (`.venv/bin/python bench/broker_jit.py`, bench/logs/broker_jit.log): the limit pipeline's p99
+#: at 1,000 events/s over three rounds on a fresh broker was 156/22/15 ms with C1 only and
+#: 269/87/151 ms with C2 on, the broker's CPU 15.5 s against 25.1 s; the limit's throughput
+#: afterwards ~200-280k against ~270-540k events/s, both far beyond what a worker asks of it.
+#: Production estates run Kafka with its own start scripts (and C2).
+JIT_OPTS = ["-XX:TieredStopAtLevel=1"]
 GC_OPTS = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35"]
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -87,9 +95,17 @@ class KafkaBroker(BrokerProcess):
     start_wait_s = 90.0  # the JVM, the KRaft quorum and the first metadata: ~5-15 s here
     stop_wait_s = 30.0  # a controlled shutdown flushes every partition
 
-    def __init__(self, host: str, port: int, state_dir: Path, controller_port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        state_dir: Path,
+        controller_port: int = 0,
+        jit_opts: list[str] | None = None,
+    ) -> None:
         super().__init__(host, port, state_dir)
         self._controller_port = controller_port
+        self._jit_opts = JIT_OPTS if jit_opts is None else jit_opts
 
     @property
     def home(self) -> Path:
@@ -190,6 +206,7 @@ class KafkaBroker(BrokerProcess):
             "-server",
             *HEAP_OPTS,
             *GC_OPTS,
+            *self._jit_opts,
             *self._jvm_opts(),
             "-cp",
             f"{kafka_libs()}/*",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from app.kafka_io import make_consumer, partition_for, partitions_of
+from app.kafka_io import make_consumer, partition_for, partitions_of, watermarks
 from app.settings import Settings
 
 
@@ -47,9 +47,7 @@ class ReceiptLedger:
         self._seen.clear()
 
     def _read(self, consumer: Consumer, partition: int) -> set[str]:
-        low, high = consumer.get_watermark_offsets(
-            TopicPartition(self.topic, partition), timeout=10
-        )
+        low, high = watermarks(consumer, TopicPartition(self.topic, partition))
         ids: set[str] = set()
         start = max(low, high - self.depth)
         if start >= high:

@@ -17,7 +17,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from app.core.delivery.snapshot import Marks, caught_up, journey_marks
-from app.kafka_io import make_consumer, partitions_of
+from app.kafka_io import make_consumer, partitions_of, watermarks
 from app.settings import Settings
 
 log = logging.getLogger("segue.sink")
@@ -45,9 +45,7 @@ class ProfileView:
         assert self._consumer is not None
         ends = {}
         for p in parts:
-            _low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10
-            )
+            _low, high = watermarks(self._consumer, TopicPartition(self.topic, p))
             ends[p] = high
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -18,7 +18,7 @@ from app.core.journeys.replay import order_events
 from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms
-from app.kafka_io import make_consumer, partition_for
+from app.kafka_io import make_consumer, partition_for, watermarks
 from app.stream.timer_index import CLOCK_PREFIX
 from app.topics.specs import TopicNames
 from tests.integration.support import ROOT, Deployment, WorkerProcess, envelope_bytes
@@ -129,7 +129,7 @@ def read_values(deployment: Deployment, topics: list[str]) -> list[dict[str, Any
         for topic in topics:
             meta = consumer.list_topics(topic, timeout=10).topics[topic]
             for p in meta.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                low, high = watermarks(consumer, TopicPartition(topic, p))
                 if high > low:
                     assignment.append(TopicPartition(topic, p, low))
                     ends[topic, p] = high
