@@ -3,6 +3,7 @@ on the embedded Apache Kafka (the primary table) and then on Tansu (the second t
 
 - limit:     one confluent-kafka process: consume, orjson decode, produce (no state, no logic)
 - framework: a plain faust-streaming agent that forwards each event
+- runtime:   Segue's own runtime (app/runtime/) on the same job with a count per key in a store
 - segue:     the Segue worker (ingest, profiles; journeys and actions once they are live)
 
 For each: sustained throughput (preloaded events, first output to last), event-to-output latency
@@ -286,6 +287,33 @@ def start_framework(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list
     return proc, [target], source
 
 
+def start_runtime(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
+    tag = uuid.uuid4().hex[:6]
+    source, target = plain_topics(bootstrap, tag)
+    group = f"runtime-{tag}"
+    changelog = NewTopic(
+        f"{group}.segue-forward-counts-changelog", 4, 1, config={"cleanup.policy": "compact"}
+    )
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the futures resolve
+    for fut in admin.create_topics([changelog]).values():
+        fut.result()
+    proc = Proc(
+        [
+            sys.executable,
+            "bench/pipelines/runtime.py",
+            bootstrap,
+            source,
+            target,
+            group,
+            str(tmp / f"rt-{tag}"),
+            profile,
+        ],
+        dict(os.environ),
+        tmp / f"runtime-{tag}.log",
+    )
+    return proc, [target], source
+
+
 def start_segue(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
     prefix = f"s{uuid.uuid4().hex[:6]}."
     settings = Settings(bootstrap_servers=bootstrap, broker_profile=profile, topic_prefix=prefix)
@@ -307,6 +335,7 @@ def start_segue(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str
 PIPELINES = [
     Pipeline("limit", start_limit, forwarded_ms),
     Pipeline("framework", start_framework, forwarded_ms),
+    Pipeline("runtime", start_runtime, forwarded_ms),
     Pipeline("segue", start_segue, action_ms, segue_processed),
 ]
 
@@ -454,7 +483,12 @@ def plot(results: list[Result], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"limit": "tab:blue", "framework": "tab:orange", "segue": "tab:green"}
+    colors = {
+        "limit": "tab:blue",
+        "framework": "tab:orange",
+        "runtime": "tab:purple",
+        "segue": "tab:green",
+    }
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for r in results:
         rates = sorted(x for x in r.latency if r.latency[x]["p50"] is not None)
@@ -493,8 +527,15 @@ def main() -> None:
         action="append",
         help="run only this pipeline (repeatable); the report still needs all three",
     )
+    parser.add_argument(
+        "--events", type=int, help="preloaded events for the throughput runs (with --only)"
+    )
     args = parser.parse_args()
     n, seconds = (10_000, 5.0) if args.quick else (100_000, 30.0)
+    if args.events:
+        if not args.only:
+            parser.error("--events changes the sizes: use it with --only (a look, not the report)")
+        n = args.events
     drain_s = 10.0 if args.quick else 30.0
     rates = [1_000, 5_000]
     kinds = ["kafka", "tansu"] if args.broker == "both" else [args.broker]
@@ -566,12 +607,14 @@ def result_table(results: list[Result], rates: list[int]) -> list[str]:
             + f" | {r.cpu_per_100k:.1f} | {r.peak_rss_mb:.0f} |"
         )
     by = {r.name: r for r in results}
-    seg, lim, fw = by["segue"], by["limit"], by["framework"]
-    md += [
-        "",
-        f"Ratios (throughput): segue/limit = {ratio(seg.throughput, lim.throughput)}, "
-        f"segue/framework = {ratio(seg.throughput, fw.throughput)}.",
+    lim, fw = by["limit"], by["framework"]
+    cells = [
+        f"{name}/limit = {ratio(r.throughput, lim.throughput)}, "
+        f"{name}/framework = {ratio(r.throughput, fw.throughput)}"
+        for name in ("runtime", "segue")
+        if (r := by.get(name)) is not None
     ]
+    md += ["", f"Ratios (throughput): {'; '.join(cells)}."]
     return md
 
 

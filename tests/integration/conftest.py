@@ -22,6 +22,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest
 
 
 @pytest.fixture
+def real_kafka(broker: BrokerUnderTest) -> BrokerUnderTest:
+    if broker.tansu:
+        pytest.skip("Tansu 0.6.0 neither isolates transactions nor compacts nor persists")
+    return broker
+
+
+@pytest.fixture
 def deployment(broker: BrokerUnderTest, tmp_path: Path) -> Deployment:
     return Deployment(broker, tmp_path)
 

@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 
 import orjson
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
@@ -29,13 +28,6 @@ from tests.integration.broker import BrokerUnderTest
 from tests.integration.support import Deployment
 from tests.integration.test_cli import segue
 from tests.integration.test_pipeline import some_events
-
-
-@pytest.fixture
-def real_kafka(broker: BrokerUnderTest) -> BrokerUnderTest:
-    if broker.tansu:
-        pytest.skip("Tansu 0.6.0 neither isolates transactions nor compacts nor persists")
-    return broker
 
 
 def transactional_producer(bootstrap: str) -> Producer:

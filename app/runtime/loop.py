@@ -1,0 +1,279 @@
+"""One consumer per process: micro-batches per partition, checkpoints, rebalances.
+
+    poll(timeout) + consume(batch_max - 1, 0)  ->  group by (agent, partition), in order
+      -> agent.handle(PartitionBatch)          ->  outputs queued, store caches changed
+      -> every commit_interval_s: Checkpoint.commit() (checkpoint.py owns the order)
+
+The consumer joins the group with the cooperative-sticky assignor: a rebalance moves only the
+partitions that change owner. A partition handed to this process has its stores opened and
+recovered from their changelogs before its first record is handled (``on_assign`` runs inside
+``consume``, between batches). A partition taken away is checkpointed first, then its stores
+close (``on_revoke``); a partition *lost* (the group moved on without us: a long stall) is not
+committed: its uncommitted work is discarded and its new owner redoes it.
+
+Back-pressure is the loop itself: nothing is fetched beyond librdkafka's bounded prefetch
+queue while a batch is handled, and nothing sleeps in the poll loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from prometheus_client import Counter, Histogram
+
+from app.kafka_io import make_consumer, make_producer
+from app.runtime.agent import Agent, PartitionBatch
+from app.runtime.changelog import changelog_topic, recover
+from app.runtime.checkpoint import Checkpoint
+from app.runtime.faults import crash_point
+from app.runtime.producer import RuntimeProducer
+from app.runtime.store import PartitionStore
+from app.settings import Settings
+
+#: records per consume() call at most, and how long it waits for the first one
+BATCH_MAX = 1_000
+POLL_TIMEOUT_S = 0.05
+#: how often processed work is checkpointed (more often: fewer records redone after a crash
+#: and, with exactly-once, less output latency; less often: fewer changelog records per key)
+COMMIT_INTERVAL_S = 1.0
+
+RECORDS = Counter("segue_runtime_records_total", "Records handled by agents", ["agent"])
+CHECKPOINT_SECONDS = Histogram(
+    "segue_runtime_checkpoint_seconds",
+    "Time a checkpoint takes (changelog, flush, commit, store)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RECOVERED = Counter(
+    "segue_runtime_recovered_records_total", "Changelog records recovered", ["store"]
+)
+
+log = logging.getLogger("segue.runtime")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        agents: Sequence[Agent],
+        state_dir: Path,
+        group_id: str,
+        *,
+        batch_max: int = BATCH_MAX,
+        poll_timeout_s: float = POLL_TIMEOUT_S,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
+        exactly_once: bool = False,
+        transactional_id: str | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.agents = {a.name: a for a in agents}
+        self.by_topic: dict[str, Agent] = {}
+        for agent in agents:
+            for topic in agent.topics:
+                if topic in self.by_topic:
+                    raise ValueError(
+                        f"topic {topic} is read by agents {self.by_topic[topic].name} and "
+                        f"{agent.name}: one agent per topic"
+                    )
+                self.by_topic[topic] = agent
+        self.state_dir = state_dir
+        self.group_id = group_id
+        self.batch_max = batch_max
+        self.poll_timeout_s = poll_timeout_s
+        self.commit_interval_s = commit_interval_s
+        extra: dict[str, Any] = {"linger.ms": 1}
+        if exactly_once:
+            extra["transactional.id"] = transactional_id or f"{group_id}-0"
+        self.producer = RuntimeProducer(make_producer(settings, **extra))
+        if exactly_once:
+            self.producer.producer.init_transactions(30)
+        group_conf: dict[str, Any] = {
+            "partition.assignment.strategy": "cooperative-sticky",
+            "isolation.level": "read_committed",
+            "enable.auto.offset.store": False,
+        }
+        if instance_id:
+            # Static membership (KIP-345): a member restarted under the same id gets its
+            # partitions back at once, without a rebalance; one that does not come back keeps
+            # them until its session times out.
+            group_conf["group.instance.id"] = instance_id
+        self.consumer = make_consumer(settings, group_id, **group_conf)
+        self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once)
+        #: (agent, partition) -> that partition's stores, open while the partition is ours
+        self.stores: dict[tuple[str, int], dict[str, PartitionStore]] = {}
+        self.assigned: set[tuple[str, int]] = set()
+        self._restorer: Consumer | None = None
+        self._last_commit = time.monotonic()
+        self.on_assigned: Callable[[str, int, dict[str, PartitionStore]], None] | None = None
+
+    # -- naming ----------------------------------------------------------------------------------
+
+    def changelog(self, agent: str, store: str) -> str:
+        return changelog_topic(self.settings.topic_prefix, self.settings.app_id, agent, store)
+
+    def store_path(self, agent: str, store: str, partition: int) -> Path:
+        return self.state_dir / agent / store / str(partition)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        consumer = self.consumer
+        consumer.subscribe(
+            list(self.by_topic),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        try:
+            while not should_stop():
+                first = consumer.poll(self.poll_timeout_s)
+                if first is not None:
+                    # what has arrived, at once: consume(n, timeout) alone would hold a
+                    # partial batch for the whole timeout, adding it to every record's latency
+                    self.handle([first, *consumer.consume(self.batch_max - 1, 0)])
+                if time.monotonic() - self._last_commit >= self.commit_interval_s:
+                    self.commit()
+            self.commit()
+        finally:
+            self.close()
+
+    def handle(self, messages: list[Any]) -> None:
+        # Any: the stubs make every Message accessor optional; a consumed record has them all
+        groups: dict[tuple[str, int], list[Any]] = {}
+        by_topic = self.by_topic
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("consumer: %s", error.str())
+                continue
+            agent = by_topic[message.topic()]
+            key = (agent.name, message.partition())
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [message]
+            else:
+                group.append(message)
+        if not groups:
+            return
+        checkpoint = self.checkpoint
+        checkpoint.begin()
+        for (name, partition), records in groups.items():
+            stores = self.stores.get((name, partition))
+            if stores is None:  # not ours any more (revoked in this consume call)
+                continue
+            agent = self.agents[name]
+            agent.handle(PartitionBatch(partition, records, stores, self.producer))
+            RECORDS.labels(name).inc(len(records))
+            for message in records:
+                checkpoint.processed(message.topic(), partition, message.offset())
+            for store_name, store in stores.items():
+                checkpoint.touch(store, self.changelog(name, store_name), partition)
+        crash_point("handled")
+
+    def commit(self) -> None:
+        started = time.monotonic()
+        if not self.checkpoint.empty or self.checkpoint.stores:
+            self.checkpoint.commit()
+            CHECKPOINT_SECONDS.observe(time.monotonic() - started)
+        self._last_commit = started
+
+    # -- rebalances ------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            agent = self.by_topic.get(tp.topic)
+            if agent is None:
+                continue
+            key = (agent.name, tp.partition)
+            self.assigned.add(key)
+            if key not in self.stores:
+                self.stores[key] = self._open_stores(agent, tp.partition)
+                if self.on_assigned is not None:
+                    self.on_assigned(agent.name, tp.partition, self.stores[key])
+        log.info("assigned: %s", _names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.commit()
+        self._release(partitions)
+        log.info("revoked: %s", _names(partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("lost (not committed, redone by their new owner): %s", _names(partitions))
+        self.checkpoint.abandon()
+        self._release(partitions)
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
+        gone = {tp for tp in partitions}
+        keep = {
+            (self.by_topic[tp.topic].name, tp.partition)
+            for tp in self.consumer.assignment()
+            if tp not in gone and tp.topic in self.by_topic
+        }
+        for tp in partitions:
+            agent = self.by_topic.get(tp.topic)
+            if agent is None:
+                continue
+            key = (agent.name, tp.partition)
+            if key in keep:
+                continue  # another of the agent's topics still has this partition
+            self.assigned.discard(key)
+            for store in self.stores.pop(key, {}).values():
+                store.close()
+
+    def _open_stores(self, agent: Agent, partition: int) -> dict[str, PartitionStore]:
+        stores = {}
+        for name in agent.stores:
+            store = PartitionStore(self.store_path(agent.name, name, partition))
+            topic = self.changelog(agent.name, name)
+            done = recover(self._recovery_consumer(), topic, partition, store)
+            if done.records:
+                RECOVERED.labels(f"{agent.name}/{name}").inc(done.records)
+                log.info(
+                    "recovered %s[%d]: %d records in %.1f s (%.0f/s)",
+                    topic,
+                    partition,
+                    done.records,
+                    done.seconds,
+                    done.records / max(done.seconds, 1e-6),
+                )
+            stores[name] = store
+        return stores
+
+    def _recovery_consumer(self) -> Consumer:
+        if self._restorer is None:
+            self._restorer = make_consumer(
+                self.settings,
+                None,
+                **{
+                    "isolation.level": "read_committed",
+                    "fetch.max.bytes": 64 * 1024 * 1024,
+                    "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                    "enable.partition.eof": False,
+                },
+            )
+        return self._restorer
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()  # revokes (and so checkpoints) what is still assigned
+        finally:
+            self.producer.producer.flush(10)
+            if self._restorer is not None:
+                self._restorer.close()
+            for stores in self.stores.values():
+                for store in stores.values():
+                    store.close()
+            self.stores = {}
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

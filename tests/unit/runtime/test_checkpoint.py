@@ -1,0 +1,144 @@
+"""The checkpoint's order against recording fakes of the producer and the consumer (the real
+broker runs the same code in tests/integration/test_runtime.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
+
+from app.runtime.changelog import SOURCE_HEADER
+from app.runtime.checkpoint import Checkpoint, CheckpointFailed
+from app.runtime.producer import RuntimeProducer
+from app.runtime.store import PartitionStore
+
+
+class FakeKafkaProducer:
+    def __init__(self, log: list[str], fail: bool = False) -> None:
+        self.log = log
+        self.fail = fail
+        self.queued: list[tuple[str, dict[str, Any]]] = []
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        self.log.append(f"produce {topic}")
+        self.queued.append((topic, kwargs))
+
+    def poll(self, _timeout: float) -> int:
+        return 0
+
+    def flush(self, _timeout: float) -> int:
+        self.log.append("flush")
+        for topic, kwargs in self.queued:
+            partition = kwargs.get("partition", 0)
+            offset = self.offsets.get((topic, partition), -1) + 1
+            self.offsets[topic, partition] = offset
+            err = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE) if self.fail else None
+            kwargs["on_delivery"](err, FakeMessage(partition, offset))
+        self.queued = []
+        return 0
+
+
+class FakeMessage:
+    def __init__(self, partition: int, offset: int) -> None:
+        self._p, self._o = partition, offset
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+
+class FakeConsumer:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.committed: list[TopicPartition] = []
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition]:
+        assert not asynchronous
+        self.log.append("commit")
+        self.committed = offsets
+        return offsets
+
+
+class LoggingStore(PartitionStore):
+    log: list[str]
+
+    def write(self, changes: Any, changelog_offset: int | None) -> None:
+        self.log.append(f"store {changelog_offset}")
+        super().write(changes, changelog_offset)
+
+
+def make(tmp_path: Path, fail: bool = False) -> tuple[list[str], Checkpoint, LoggingStore, Any]:
+    log: list[str] = []
+    kafka = FakeKafkaProducer(log, fail)
+    producer = RuntimeProducer(kafka)  # type: ignore[arg-type]
+    consumer = FakeConsumer(log)
+    store = LoggingStore(tmp_path / "s")
+    store.log = log
+    return log, Checkpoint(producer, consumer), store, consumer  # type: ignore[arg-type]
+
+
+def test_outputs_then_changelog_then_flush_then_offsets_then_store(tmp_path: Path) -> None:
+    log, checkpoint, store, consumer = make(tmp_path)
+    checkpoint.begin()
+    checkpoint.producer.produce("actions.email", b"c1", b"{}")
+    store.put("c1", {"n": 1})
+    store.put("c2", {"n": 1})
+    checkpoint.processed("in", 3, 41)
+    checkpoint.processed("in", 3, 42)
+    checkpoint.touch(store, "app-agent-s-changelog", 3)
+    checkpoint.commit()
+    assert log == [
+        "produce actions.email",
+        "produce app-agent-s-changelog",
+        "produce app-agent-s-changelog",
+        "flush",
+        "commit",
+        "store 1",  # the second changelog record's offset on partition 3
+    ]
+    assert [(tp.topic, tp.partition, tp.offset) for tp in consumer.committed] == [("in", 3, 43)]
+    assert store.changelog_offset() == 1
+    assert checkpoint.empty
+
+
+def test_changelog_records_carry_the_inputs_they_cover(tmp_path: Path) -> None:
+    _log, checkpoint, store, _ = make(tmp_path)
+    kafka = checkpoint.producer.producer
+    sent: list[tuple[str, Any]] = []
+    produce = kafka.produce
+    kafka.produce = lambda topic, **kw: (
+        sent.append((topic, kw.get("headers"))),
+        produce(topic, **kw),
+    )  # type: ignore[method-assign]
+    checkpoint.producer.produce("out", b"k", b"v")
+    store.put("c1", {"n": 1})
+    checkpoint.processed("in", 0, 7)
+    checkpoint.processed("other", 0, 2)
+    checkpoint.touch(store, "cl", 0)
+    checkpoint.commit()
+    assert sent == [("out", None), ("cl", [(SOURCE_HEADER, b"in/0/7,other/0/2")])]
+
+
+def test_a_store_without_changes_sends_nothing_to_its_changelog(tmp_path: Path) -> None:
+    log, checkpoint, store, _ = make(tmp_path)
+    checkpoint.processed("in", 0, 0)
+    checkpoint.touch(store, "cl", 0)
+    checkpoint.commit()
+    assert log == ["flush", "commit"]
+    assert store.changelog_offset() is None
+
+
+def test_a_refused_delivery_commits_nothing_and_writes_no_store(tmp_path: Path) -> None:
+    log, checkpoint, store, consumer = make(tmp_path, fail=True)
+    store.put("c1", {"n": 1})
+    checkpoint.processed("in", 0, 0)
+    checkpoint.touch(store, "cl", 0)
+    with pytest.raises(CheckpointFailed, match="Broker: Message size too large"):
+        checkpoint.commit()
+    assert "commit" not in log
+    assert consumer.committed == []
+    assert store.changelog_offset() is None
