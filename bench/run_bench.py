@@ -73,20 +73,43 @@ class Proc:
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.metrics_port = int(env.get("SEGUE_METRICS_PORT", "0"))
+        self.log = log
+        self._cpu = self._rss = 0.0  # the last values read (a process that ended has none)
         with log.open("wb") as fh:
             self.popen = subprocess.Popen(
                 args, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT
             )
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        try:
+            stat = Path(f"/proc/{self.popen.pid}/stat").read_text()
+        except OSError:
+            return self._cpu
+        fields = stat.rsplit(")", 1)[1].split()
+        self._cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return self._cpu
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+        try:
+            status = Path(f"/proc/{self.popen.pid}/status").read_text()
+        except OSError:
+            return self._rss
+        for line in status.splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+                self._rss = int(line.split()[1]) / 1024
+        return self._rss
+
+    def ended(self) -> str | None:
+        """Why the process ended before it was stopped (its exit code and log), or None."""
+        code = self.popen.poll()
+        if code is None:
+            return None
+        lines = [
+            line
+            for line in self.log.read_text(errors="replace").splitlines()
+            if "Connection refused" not in line
+        ]
+        return f"ended with exit code {code}: " + " | ".join(lines[-6:])
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -383,6 +406,8 @@ def run_pipeline(
             break
         time.sleep(0.05)
     cpu = proc.cpu_s() - cpu0
+    if (why := proc.ended()) is not None:
+        log(f"  {p.name:9} {why}")
     observer.running = False
     if p.processed is None and observer.count > 1:  # exact times of the first and last output
         first_at, first_n, last_at, done = observer.first, 1.0, observer.last, observer.count

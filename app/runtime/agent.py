@@ -5,7 +5,8 @@ The name is the agent's identity across restarts and deployments: its store fold
 changelog``) derive from it, so renaming an agent starts it from empty state. The handler gets
 one partition's records at a time, in offset order, with that partition's stores; it writes
 state through the stores and outputs through ``out`` and never commits anything itself (the
-checkpoint does, checkpoint.py).
+checkpoint does, checkpoint.py). An agent with ``on_due`` schedules keys through
+``batch.timers`` and is called when their time comes (timers.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 from confluent_kafka import Message
 
 from app.runtime.store import PartitionStore
+from app.runtime.timers import DUE_STORE, PartitionTimers
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -42,9 +44,25 @@ class PartitionBatch:
     records: list[Message]
     stores: dict[str, PartitionStore]
     out: Output
+    #: the partition's schedule, for an agent with ``on_due`` (timers.py)
+    timers: PartitionTimers | None = None
+
+
+@dataclass(slots=True)
+class DueBatch:
+    """What an ``on_due`` handler gets: the keys due at the partition's time ``now``; it
+    schedules each key's next time, if any, through ``timers``."""
+
+    partition: int
+    now: int
+    keys: list[tuple[str, int]]  # (key, due), earliest first
+    stores: dict[str, PartitionStore]
+    out: Output
+    timers: PartitionTimers
 
 
 Handler = Callable[[PartitionBatch], None]
+DueHandler = Callable[[DueBatch], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,8 @@ class Agent:
     topics: tuple[str, ...]
     handle: Handler
     stores: tuple[str, ...] = field(default=())
+    #: called with the keys whose scheduled time came (timers.py); None: the agent has no timers
+    on_due: DueHandler | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -63,5 +83,7 @@ class Agent:
         for store in self.stores:
             if not _NAME.match(store):
                 raise ValueError(f"store name {store!r} of agent {self.name!r}: same rule")
+            if store == DUE_STORE:
+                raise ValueError(f"store name {store!r} of agent {self.name!r} is the runtime's")
         if not self.topics:
             raise ValueError(f"agent {self.name!r} reads no topic")

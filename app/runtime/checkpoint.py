@@ -4,9 +4,13 @@ Between checkpoints the agents only produce outputs (queued in the process's pro
 change their stores' caches. A checkpoint then, in this order (Quix Streams' ``Checkpoint.commit``
 is the model):
 
+0. flush the producer and check every delivery: the outputs are on the broker (at-least-once
+   only: librdkafka orders deliveries within a partition, not across topics, so a crash in one
+   flush of both could leave the changelog delivered and an output not; the new state would
+   then mark its records as applied and their outputs would never be made again);
 1. produce one changelog record per changed key of every store touched (encoded once), to the
    store's changelog partition, with the input offsets covered in a header;
-2. flush the producer and check every delivery: outputs and changelog are on the broker;
+2. flush the producer and check every delivery: the changelog is on the broker;
 3. commit the input offsets (the last processed + 1 per partition); with exactly-once, 1-3 are
    one transaction and the offsets go in with ``send_offsets_to_transaction``;
 4. write each store's changes and the changelog offset they reach in one RocksDB WriteBatch.
@@ -89,6 +93,9 @@ class Checkpoint:
         if not self.offsets and not self.stores:
             return
         producer = self.producer
+        if not self.exactly_once:  # (one transaction makes the order moot)
+            self._flush()
+            crash_point("outputs-flushed")
         header = [(SOURCE_HEADER, source_header(self.offsets))]
         written: list[tuple[StoreSlot, list[Change]]] = []
         for slot in self.stores.values():
@@ -106,10 +113,7 @@ class Checkpoint:
                 )
             written.append((slot, changes))
         crash_point("changelog-produced")
-        try:
-            producer.flush(FLUSH_TIMEOUT_S)
-        except Exception as exc:
-            raise CheckpointFailed(f"checkpoint: {exc}") from exc
+        self._flush()
         crash_point("flushed")
         commits = [TopicPartition(t, p, o + 1) for (t, p), o in self.offsets.items()]
         try:
@@ -135,6 +139,12 @@ class Checkpoint:
         self.offsets = {}
         self.stores = {}
         self.records = 0
+
+    def _flush(self) -> None:
+        try:
+            self.producer.flush(FLUSH_TIMEOUT_S)
+        except Exception as exc:
+            raise CheckpointFailed(f"checkpoint: {exc}") from exc
 
     def abandon(self) -> None:
         """Partitions lost (not revoked in order): forget the work; another owner redoes it."""

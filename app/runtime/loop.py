@@ -27,12 +27,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import Counter, Histogram
 
 from app.kafka_io import make_consumer, make_producer
-from app.runtime.agent import Agent, PartitionBatch
+from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.changelog import changelog_topic, recover
 from app.runtime.checkpoint import Checkpoint
 from app.runtime.faults import crash_point
 from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
+from app.runtime.timers import DUE_STORE, PartitionTimers, partition_time
 from app.settings import Settings
 
 #: records per consume() call at most, and how long it waits for the first one
@@ -69,6 +70,7 @@ class Runtime:
         exactly_once: bool = False,
         transactional_id: str | None = None,
         instance_id: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.agents = {a.name: a for a in agents}
@@ -106,10 +108,14 @@ class Runtime:
         self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once)
         #: (agent, partition) -> that partition's stores, open while the partition is ours
         self.stores: dict[tuple[str, int], dict[str, PartitionStore]] = {}
+        #: (agent, partition) -> its schedule, for agents with on_due
+        self.timers: dict[tuple[str, int], PartitionTimers] = {}
+        #: input partition -> the offset to read next, known from the assignment or handling
+        self._next: dict[tuple[str, int], int] = {}
+        self.clock = clock
         self.assigned: set[tuple[str, int]] = set()
         self._restorer: Consumer | None = None
         self._last_commit = time.monotonic()
-        self.on_assigned: Callable[[str, int, dict[str, PartitionStore]], None] | None = None
 
     # -- naming ----------------------------------------------------------------------------------
 
@@ -136,6 +142,8 @@ class Runtime:
                     # what has arrived, at once: consume(n, timeout) alone would hold a
                     # partial batch for the whole timeout, adding it to every record's latency
                     self.handle([first, *consumer.consume(self.batch_max - 1, 0)])
+                if self.timers:
+                    self.fire_due()
                 if time.monotonic() - self._last_commit >= self.commit_interval_s:
                     self.commit()
             self.commit()
@@ -171,13 +179,59 @@ class Runtime:
             if stores is None:  # not ours any more (revoked in this consume call)
                 continue
             agent = self.agents[name]
-            agent.handle(PartitionBatch(partition, records, stores, self.producer))
+            timers = self.timers.get((name, partition))
+            agent.handle(PartitionBatch(partition, records, stores, self.producer, timers))
             RECORDS.labels(name).inc(len(records))
+            nexts = self._next
             for message in records:
-                checkpoint.processed(message.topic(), partition, message.offset())
-            for store_name, store in stores.items():
-                checkpoint.touch(store, self.changelog(name, store_name), partition)
+                topic, offset = message.topic(), message.offset()
+                checkpoint.processed(topic, partition, offset)
+                nexts[topic, partition] = offset + 1
+            self._touch(name, partition, stores)
         crash_point("handled")
+
+    def _touch(self, agent: str, partition: int, stores: dict[str, PartitionStore]) -> None:
+        for store_name, store in stores.items():
+            self.checkpoint.touch(store, self.changelog(agent, store_name), partition)
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def fire_due(self) -> None:
+        """Call ``on_due`` for every agent partition with keys due at the partition's time."""
+        wall = int(self.clock() * 1000)
+        for (name, partition), timers in self.timers.items():
+            first = timers.next_due()
+            if first is None or first > max(wall, timers.newest):
+                continue  # nothing due even by the wall clock: no lag check needed
+            now = partition_time(wall, timers.newest, self._caught_up(name, partition))
+            keys = timers.take_due(now)
+            if not keys:
+                continue
+            agent = self.agents[name]
+            stores = self.stores[name, partition]
+            self.checkpoint.begin()
+            assert agent.on_due is not None
+            agent.on_due(DueBatch(partition, now, keys, stores, self.producer, timers))
+            self._touch(name, partition, stores)
+
+    def _caught_up(self, agent: str, partition: int) -> bool:
+        """No record of the partition's input is on the broker beyond what was read.
+
+        The read position comes from librdkafka once a record was consumed (it passes
+        transaction markers, which no record shows), else from where the assignment started;
+        the end is the high watermark of the last fetch response (unknown: not caught up)."""
+        consumer = self.consumer
+        for topic in self.agents[agent].topics:
+            tp = TopicPartition(topic, partition)
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                return False
+            position = consumer.position([tp])[0].offset
+            if position < 0:
+                position = self._next.get((topic, partition), -1)
+            if position < high:
+                return False
+        return True
 
     def commit(self) -> None:
         started = time.monotonic()
@@ -189,6 +243,14 @@ class Runtime:
     # -- rebalances ------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if any(self.by_topic[tp.topic].on_due for tp in partitions if tp.topic in self.by_topic):
+            # where reading starts, for the timers' lag check before a record was consumed
+            for tp in consumer.committed(partitions, timeout=30):
+                if tp.offset >= 0:
+                    self._next[tp.topic, tp.partition] = tp.offset
+                else:
+                    low, _high = consumer.get_watermark_offsets(tp, timeout=30)
+                    self._next[tp.topic, tp.partition] = low
         for tp in partitions:
             agent = self.by_topic.get(tp.topic)
             if agent is None:
@@ -197,8 +259,6 @@ class Runtime:
             self.assigned.add(key)
             if key not in self.stores:
                 self.stores[key] = self._open_stores(agent, tp.partition)
-                if self.on_assigned is not None:
-                    self.on_assigned(agent.name, tp.partition, self.stores[key])
         log.info("assigned: %s", _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -226,12 +286,16 @@ class Runtime:
             if key in keep:
                 continue  # another of the agent's topics still has this partition
             self.assigned.discard(key)
+            self.timers.pop(key, None)
             for store in self.stores.pop(key, {}).values():
                 store.close()
+        for tp in partitions:
+            self._next.pop((tp.topic, tp.partition), None)
 
     def _open_stores(self, agent: Agent, partition: int) -> dict[str, PartitionStore]:
         stores = {}
-        for name in agent.stores:
+        names = (*agent.stores, DUE_STORE) if agent.on_due else agent.stores
+        for name in names:
             store = PartitionStore(self.store_path(agent.name, name, partition))
             topic = self.changelog(agent.name, name)
             done = recover(self._recovery_consumer(), topic, partition, store)
@@ -246,6 +310,8 @@ class Runtime:
                     done.records / max(done.seconds, 1e-6),
                 )
             stores[name] = store
+        if agent.on_due:
+            self.timers[agent.name, partition] = PartitionTimers(stores[DUE_STORE])
         return stores
 
     def _recovery_consumer(self) -> Consumer:

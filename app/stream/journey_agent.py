@@ -108,6 +108,14 @@ class Outputs:
     pending: list[Callable[..., None]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Applied:
+    """A batch run through the engine: its outputs produced, its state not yet written."""
+
+    out: Outputs
+    finish: Callable[[], None]
+
+
 def new_record(key: str) -> dict[str, Any]:
     return {"sources": {}, "profile": new_profile(key), "journeys": {}}
 
@@ -154,6 +162,16 @@ class JourneyProcessor:
         self._clock_written: dict[int, int] = {}
 
     async def process(self, items: list[Item], store: Store) -> None:
+        """faust's order: the batch's outputs delivered, then its state written."""
+        applied = self.apply(items, store)
+        if applied.out.batch.left:
+            await self.sink.deliver(applied.out.batch)
+        applied.finish()
+
+    def apply(self, items: list[Item], store: Store) -> Applied:
+        """Run the batch through the engine and produce its outputs; ``finish()`` then writes
+        its state. The faust shell calls ``finish`` once the outputs are delivered; the
+        runtime (app/runtime/) at once, its checkpoint ordering what becomes durable."""
         engine = self.engine
         slots: dict[str, Slot] = {}
         out = Outputs(self.sink.batch())
@@ -210,11 +228,14 @@ class JourneyProcessor:
             slot.handle = item.handle
             self._emit(outcome, key, item.partition, source_ts, out)
 
-        if out.batch.left:
-            await self.sink.deliver(out.batch)
+        return Applied(out, lambda: self._finish(slots, clocks, out, store))
+
+    def _finish(
+        self, slots: dict[str, Slot], clocks: dict[int, Item], out: Outputs, store: Store
+    ) -> None:
+        index = self.index
         for done in out.pending:
             done()
-
         for key, slot in slots.items():
             jstate = slot.record.get("journeys")
             due = next_due(jstate) if jstate is not None else None
@@ -231,7 +252,7 @@ class JourneyProcessor:
             if newest - self._clock_written.get(partition, 0) >= CLOCK_STEP_MS:
                 store.put_timer(item.handle, clock_key(partition), newest)
                 self._clock_written[partition] = newest
-        for jid, n in engine.failures.items():
+        for jid, n in self.engine.failures.items():
             EXPRESSION_FAILURES.labels(jid).set(n)
 
     # -- identity ------------------------------------------------------------------------------

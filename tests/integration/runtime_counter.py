@@ -1,10 +1,14 @@
 """A small agent on the runtime, run as its own process by test_runtime.py.
 
-``counter``: per key, how many records it has seen and the last offset applied (the guard that
+``counter`` (default): per key, how many records it has seen and the last offset applied (the guard that
 makes a record seen again after a crash count once); one output record per input record, its
 value naming the input (topic/partition/offset). Stops cleanly on SIGTERM.
 
+``--reminder``: a cart reminder on the runtime's timers: a ``cart`` event schedules its key 30
+minutes after the event's time, a ``purchase`` cancels it, a due key produces ``reminder:<key>``.
+
     python -m tests.integration.runtime_counter IN OUT STATE_DIR GROUP [--exactly-once]
+                                                                       [--reminder]
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import signal
 import sys
 from pathlib import Path
 
-from app.runtime.agent import Agent, PartitionBatch
+import orjson
+
+from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.loop import Runtime
 from app.settings import Settings
 
@@ -36,21 +42,48 @@ def counter(out_topic: str):  # type: ignore[no-untyped-def]
     return handle
 
 
+REMIND_AFTER_MS = 30 * 60 * 1000
+
+
+def reminder(in_topic: str, out_topic: str) -> Agent:
+    def handle(batch: PartitionBatch) -> None:
+        timers = batch.timers
+        assert timers is not None
+        for message in batch.records:
+            event = orjson.loads(message.value())
+            timers.saw(event["ts"])
+            key = message.key().decode()
+            if event["type"] == "cart":
+                timers.schedule(key, event["ts"] + REMIND_AFTER_MS)
+            elif event["type"] == "purchase":
+                timers.schedule(key, None)
+
+    def on_due(due: DueBatch) -> None:
+        for key, _at in due.keys:
+            due.out.produce(out_topic, key.encode(), f"reminder:{key}".encode())
+
+    return Agent("reminder", (in_topic,), handle, on_due=on_due)
+
+
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     in_topic, out_topic, state_dir, group = argv[:4]
     exactly_once = "--exactly-once" in argv
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    agent = Agent("counter", (in_topic,), counter(out_topic), stores=("counts",))
+    if "--reminder" in argv:
+        agent = reminder(in_topic, out_topic)
+    else:
+        agent = Agent("counter", (in_topic,), counter(out_topic), stores=("counts",))
     runtime = Runtime(
         Settings(),
         [agent],
         Path(state_dir),
         group,
-        # a checkpoint after every batch of at most 50: many points for the crash tests to hit
+        # a checkpoint after every batch of at most 50 (5 for the reminder, so that its carts
+        # and purchases are read in different batches): many points for the crash tests to hit
         commit_interval_s=0.0,
-        batch_max=50,
+        batch_max=5 if "--reminder" in argv else 50,
         # static membership: the restart after a crash takes the partitions over at once
         # instead of waiting for the crashed member's session (45 s) to expire
         instance_id=f"{group}-counter",

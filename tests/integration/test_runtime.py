@@ -31,20 +31,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Counting:
-    def __init__(self, broker: BrokerUnderTest, tmp: Path) -> None:
+    def __init__(
+        self,
+        broker: BrokerUnderTest,
+        tmp: Path,
+        agent: str = "counter",
+        stores: tuple[str, ...] = ("counts",),
+    ) -> None:
         self.deployment = Deployment(broker, tmp, partitions=PARTITIONS)
         settings = self.deployment.settings
         self.settings = settings
         prefix = settings.topic_prefix
         self.input = f"{prefix}runtime-in"
         self.output = f"{prefix}runtime-out"
-        self.changelog = f"{prefix}{settings.app_id}-counter-counts-changelog"
-        self.group = f"{prefix}counter"
+        changelogs = [f"{prefix}{settings.app_id}-{agent}-{store}-changelog" for store in stores]
+        self.changelog = changelogs[0]
+        self.group = f"{prefix}{agent}"
         admin = AdminClient(settings.kafka_config())
         topics = [
             NewTopic(self.input, PARTITIONS, 1),
             NewTopic(self.output, PARTITIONS, 1),
-            NewTopic(self.changelog, PARTITIONS, 1, config={"cleanup.policy": "compact"}),
+            *(NewTopic(c, PARTITIONS, 1, config={"cleanup.policy": "compact"}) for c in changelogs),
         ]
         for future in admin.create_topics(topics).values():
             future.result()
@@ -164,6 +171,7 @@ def test_every_record_counts_once_and_a_new_worker_recovers_from_the_changelog(
     "point",
     [
         "handled:5",
+        "outputs-flushed:3",
         "changelog-produced:3",
         "flushed:3",
         # the point where the changelog is ahead of the store: on Tansu too
@@ -199,3 +207,37 @@ def test_exactly_once_outputs_each_record_once_across_a_crash(
     outputs = counting.outputs()
     assert sorted(outputs) == sorted(counting.ids)
     assert store_counts(state) == dict(counting.sent)
+
+
+def test_timers_wait_for_a_lagging_partition_so_a_purchase_in_the_backlog_cancels_its_reminder(
+    broker: BrokerUnderTest, tmp_path: Path
+) -> None:
+    """The outage case: carts and then purchases, two hours old, wait on the broker when the
+    worker starts. Every cart's reminder is due by the wall clock the moment the cart is read;
+    the partition's time stays at its events' until its backlog is read, so the buyers' reminders
+    are cancelled before their time comes, and only the others get one."""
+    counting = Counting(broker, tmp_path, agent="reminder", stores=("due",))
+    try:
+        start = int(time.time() * 1000) - 2 * 3600 * 1000
+        customers = [f"c{i}".encode() for i in range(60)]
+        buyers = set(customers[:40])
+        carts = [
+            (key, orjson.dumps({"type": "cart", "ts": start + i}))
+            for i, key in enumerate(customers)
+        ]
+        purchases = [
+            (key, orjson.dumps({"type": "purchase", "ts": start + 600_000 + i}))
+            for i, key in enumerate(customers)
+            if key in buyers
+        ]
+        counting.deployment.produce(carts + purchases, counting.input)
+        worker = counting.start(tmp_path / "state", "--reminder")
+        counting.wait_until_done(worker)
+        expected = {f"reminder:{k.decode()}" for k in customers if k not in buyers}
+        deadline = time.monotonic() + 60
+        while len(counting.outputs()) < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        counting.stop(worker)
+        assert sorted(counting.outputs()) == sorted(expected)
+    finally:
+        counting.kill_all()
