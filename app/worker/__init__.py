@@ -1,0 +1,1 @@
+"""Segue's agents on its own runtime (app/runtime/): the journey worker's shell (issue 12)."""

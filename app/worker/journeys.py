@@ -1,0 +1,138 @@
+"""The ``journeys`` agent on the runtime: customer-keyed records through the JourneyProcessor.
+
+The processor (app/stream/journey_agent.py) knows no framework: it reads and writes through a
+Store, produces through a Sink and keeps partition clocks through an index. Here those are the
+runtime's: the ``profiles`` PartitionStore, the partition's timers (the runtime's ``due`` store
+replaces the timers table; due keys come back through ``on_due`` as tick records, handled by the
+same code path as events) and its producer, whose deliveries the checkpoint awaits. So
+``finish()`` runs at once after ``apply``: nothing of a batch is durable before the checkpoint
+has the batch's outputs on the broker (app/runtime/checkpoint.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.core.journeys.state import next_due
+from app.runtime.agent import Agent, DueBatch, PartitionBatch
+from app.runtime.producer import RuntimeProducer
+from app.runtime.store import PartitionStore
+from app.runtime.timers import PartitionTimers
+from app.stream.journey_agent import Item, JourneyProcessor
+from app.stream.sink import Batch, OnDelivered
+from app.stream.timer_index import CLOCK_PREFIX
+
+AGENT = "journeys"
+PROFILES = "profiles"
+
+
+@dataclass(frozen=True, slots=True)
+class Here:
+    """An Item's handle on the runtime: the partition's profiles store and timers."""
+
+    profiles: PartitionStore
+    timers: PartitionTimers
+
+
+class PartitionStores:
+    """The processor's Store over the runtime's stores (the handle says which partition)."""
+
+    def get_record(self, handle: Here, key: str) -> dict[str, Any] | None:
+        record: dict[str, Any] | None = handle.profiles.get(key)
+        return record
+
+    def put_record(self, handle: Here, key: str, record: dict[str, Any]) -> None:
+        handle.profiles.put(key, record)
+
+    def get_timer(self, handle: Here, key: str) -> int | None:
+        return handle.timers.due_of(key)
+
+    def put_timer(self, handle: Here, key: str, due: int | None) -> None:
+        if key.startswith(CLOCK_PREFIX):
+            return  # the partition's event time: kept by the timers themselves (``saw``)
+        handle.timers.schedule(key, due)
+
+
+class PartitionClocks:
+    """The processor's index, reduced to what the runtime leaves to it: each partition's newest
+    event time (the runtime's timers hold the schedule and fire it)."""
+
+    def __init__(self) -> None:
+        self._newest: dict[int, int] = {}
+
+    def newest(self, partition: int) -> int:
+        return self._newest.get(partition, 0)
+
+    def saw_event(self, partition: int, ts: int) -> None:
+        if ts > self._newest.get(partition, 0):
+            self._newest[partition] = ts
+
+    def set(self, partition: int, key: str, due: int | None) -> None:
+        """The schedule is the runtime's (PartitionStores.put_timer)."""
+
+
+class RuntimeSink:
+    """The processor's Sink over the runtime's producer: a batch's deliveries are the
+    checkpoint's to await, so ``deliver`` has nothing left to wait for."""
+
+    def __init__(self, producer: RuntimeProducer) -> None:
+        self.producer = producer
+
+    def batch(self) -> Batch:
+        return Batch()
+
+    def produce(
+        self,
+        batch: Batch,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        on_delivered: OnDelivered | None = None,
+        internal: bool = False,
+    ) -> None:
+        self.producer.produce(topic, key, value, partition=partition, on_delivered=on_delivered)
+
+    async def deliver(self, batch: Batch) -> None:
+        return None
+
+
+def journeys_agent(processor: JourneyProcessor, topic: str) -> Agent:
+    """``processor`` must have been made with a RuntimeSink and a PartitionClocks index."""
+    stores = PartitionStores()
+
+    def handle(batch: PartitionBatch) -> None:
+        timers = batch.timers
+        assert timers is not None
+        here = Here(batch.stores[PROFILES], timers)
+        items = []
+        message: Any  # a consumed record: key, value and offset are all there
+        for message in batch.records:
+            value = orjson.loads(message.value())
+            ts = value.get("ts")
+            if ts is not None:
+                timers.saw(ts)
+            items.append(Item(value, batch.partition, message.offset(), here))
+        processor.apply(items, stores).finish()
+
+    def on_due(due: DueBatch) -> None:
+        here = Here(due.stores[PROFILES], due.timers)
+        items = [
+            Item({"key": key, "tick": due.now, "due": at}, due.partition, -1, here)
+            for key, at in due.keys
+        ]
+        processor.apply(items, stores).finish()
+        # ``take_due`` unscheduled the keys; the processor schedules a key again only when its
+        # next due time changed, so one whose state was not advanced (a tick it found stale)
+        # gets its time back from the state here
+        for key, _at in due.keys:
+            if due.timers.due_of(key) is None:
+                record = here.profiles.get(key)
+                jstate = record.get("journeys") if record else None
+                if jstate and (again := next_due(jstate)) is not None:
+                    due.timers.schedule(key, again)
+
+    return Agent(AGENT, (topic,), handle, stores=(PROFILES,), on_due=on_due)
