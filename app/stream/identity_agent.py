@@ -36,6 +36,7 @@ module knows no faust: rows are reached through :class:`RowStore`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -212,7 +213,17 @@ class IdentityProcessor:
         self._handled = {op: IDENTITY_OPS.labels(op) for op in (ROUTE, PROBE, CLAIM)}
 
     async def process(self, items: list[Any], store: RowStore) -> None:
-        """``items``: :class:`~app.stream.journey_agent.Item` (value, partition, offset, handle)."""
+        """faust's order: the batch's outputs delivered, then its rows written."""
+        out, finish = self.apply(items, store)
+        if out.left:
+            await self.sink.deliver(out)
+        finish()
+
+    def apply(self, items: list[Any], store: RowStore) -> tuple[Batch, Callable[[], None]]:
+        """Route the batch and produce its outputs; the returned ``finish()`` writes its rows
+        (at once on the runtime, whose checkpoint orders what becomes durable).
+
+        ``items``: :class:`~app.stream.journey_agent.Item` (value, partition, offset, handle)."""
         rows: dict[str, _Row] = {}
         out = self.sink.batch()
         send_to = self.send_to
@@ -234,11 +245,13 @@ class IdentityProcessor:
                 self._probe(out, rows, store, item, value)
             elif op == CLAIM:
                 self._claim(out, rows, store, item, value)
-        if out.left:
-            await self.sink.deliver(out)
-        for ident, held in rows.items():
-            if held.dirty and held.row is not None:
-                store.put_row(held.handle, ident, held.row)
+
+        def finish() -> None:
+            for ident, held in rows.items():
+                if held.dirty and held.row is not None:
+                    store.put_row(held.handle, ident, held.row)
+
+        return out, finish
 
     # -- the three records ---------------------------------------------------------------------
 
