@@ -267,16 +267,18 @@ class Runtime:
         log.info("revoked: %s", _names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # librdkafka reports the whole assignment lost (the session expired or the member was
+        # fenced), so forgetting every uncommitted record and cache entry loses nothing ours
         log.warning("lost (not committed, redone by their new owner): %s", _names(partitions))
         self.checkpoint.abandon()
         self._release(partitions)
 
     def _release(self, partitions: list[TopicPartition]) -> None:
-        gone = {tp for tp in partitions}
+        gone = {(tp.topic, tp.partition) for tp in partitions}
         keep = {
             (self.by_topic[tp.topic].name, tp.partition)
             for tp in self.consumer.assignment()
-            if tp not in gone and tp.topic in self.by_topic
+            if (tp.topic, tp.partition) not in gone and tp.topic in self.by_topic
         }
         for tp in partitions:
             agent = self.by_topic.get(tp.topic)
