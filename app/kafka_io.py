@@ -37,6 +37,17 @@ def make_producer(settings: Settings, **extra: Any) -> Producer:
     return Producer(conf)
 
 
+def produce_or_wait(producer: Producer, topic: str, **kwargs: Any) -> None:
+    """``producer.produce``, waiting out a full local queue (serving delivery reports) instead
+    of failing with BufferError: back-pressure from the broker, never a lost record."""
+    while True:
+        try:
+            producer.produce(topic, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.01)
+
+
 def make_consumer(settings: Settings, group_id: str | None = None, **extra: Any) -> Consumer:
     conf = settings.kafka_config(
         **{

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from app.kafka_io import make_producer
+from app.kafka_io import make_producer, produce_or_wait
 from app.settings import Settings
 
 
@@ -68,14 +68,9 @@ def publish(
         else:
             value = orjson.dumps(record)
             stats.valid += 1
-        while True:
-            try:
-                producer.produce(
-                    topic, key=record_key(record), value=value, on_delivery=on_delivery
-                )
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.05)
+        produce_or_wait(
+            producer, topic, key=record_key(record), value=value, on_delivery=on_delivery
+        )
         producer.poll(0)
         if rate:
             # poll() returns early whenever it serves a delivery callback: loop to the deadline.

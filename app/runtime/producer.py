@@ -9,6 +9,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from app.kafka_io import produce_or_wait
+
 OnDelivered = Callable[[int], None]  # called with the delivery time, epoch ms
 
 
@@ -53,14 +55,8 @@ class RuntimeProducer:
             kwargs["partition"] = partition
         if headers:
             kwargs["headers"] = headers
-        producer = self.producer
-        while True:
-            try:
-                producer.produce(topic, **kwargs)
-                break
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                producer.poll(0.01)
-        producer.poll(0)
+        produce_or_wait(self.producer, topic, **kwargs)
+        self.producer.poll(0)
 
     def flush(self, timeout_s: float) -> None:
         """Wait until the broker acknowledged every queued record (raises on any failure)."""

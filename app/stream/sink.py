@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
-from app.kafka_io import make_producer
+from app.kafka_io import make_producer, produce_or_wait
 from app.settings import Settings
 from app.stream import compat
 
@@ -78,13 +78,7 @@ class Sink:
         if partition is not None:
             kwargs["partition"] = partition
         batch.left += 1
-        producer = self.internal if internal else self.producer
-        while True:
-            try:
-                producer.produce(topic, **kwargs)
-                return
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                producer.poll(0.01)
+        produce_or_wait(self.internal if internal else self.producer, topic, **kwargs)
 
     async def deliver(self, batch: Batch, timeout_s: float = 60.0) -> None:
         """Wait until the broker acknowledged every record of ``batch`` (raises on failure)."""
