@@ -236,7 +236,7 @@ def latest_profiles(
     for raw_key, value in changelog:
         if not raw_key:
             continue
-        key = orjson.loads(raw_key)
+        key = raw_key.decode()
         record = orjson.loads(value) if value else None
         profiles.pop(key, None)
         merged.discard(key)

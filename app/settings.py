@@ -94,6 +94,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Tansu profile only: how long the broker may hold an empty fetch.",
     )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description=(
+            "at_least_once: outputs may repeat after a crash (sinks dedupe by action id); "
+            "exactly_once: outputs, state and offsets in one Kafka transaction (a real Kafka "
+            "only; outputs become visible at each checkpoint, up to commit_interval_ms later)."
+        ),
+    )
+    commit_interval_ms: int = Field(
+        default=1000, ge=0, description="How often the worker checkpoints its work."
+    )
     tick_interval_ms: int = Field(
         default=20, ge=1, description="How often the timer scan looks for due timers."
     )

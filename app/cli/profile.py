@@ -31,12 +31,12 @@ MAX_HOPS = 4
 
 
 def _latest(settings: Settings, topic: str, key: str) -> dict[str, Any] | None:
-    """The latest value of ``key`` in a compacted changelog (faust JSON keys), None if absent.
+    """The latest value of ``key`` in a compacted changelog (UTF-8 keys), None if absent.
 
     Changelogs are partitioned like their input, so only the key's partition is read; this
     works with or without a running worker."""
     partition = partition_for(key.encode(), settings.partitions)
-    wanted = orjson.dumps(key)  # faust's JSON key serializer
+    wanted = key.encode()
     latest: dict[str, Any] | None = None
     for msg in read_partitions(settings, topic, [partition]):
         if msg.key() == wanted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
@@ -10,6 +11,8 @@ from app.cli import app
 from app.settings import load_settings
 
 DEFAULT_POLICIES = Path("policies.yaml")
+#: the exit code of a worker whose batch or checkpoint failed: restart it
+EXIT_FAILED = 70
 
 
 @app.command()
@@ -25,7 +28,7 @@ def worker(
     ),
 ) -> None:
     """Run the stream worker: ingest, profiles, journeys and timers on the configured broker."""
-    from app.stream.worker import StartError, run_worker  # faust is slow to import; only here
+    from app.worker.run import StartError, run_worker
 
     if policies is None and DEFAULT_POLICIES.is_file():
         policies = DEFAULT_POLICIES
@@ -34,3 +37,8 @@ def worker(
     except StartError as exc:
         typer.echo(f"segue worker: {exc}", err=True)
         raise typer.Exit(2) from None
+    except Exception:
+        # logged with its traceback: a failed batch or checkpoint; nothing of the unfinished
+        # work was made durable, and a restart redoes it (docs/live.md)
+        logging.getLogger("segue.worker").exception("the worker failed; restart it")
+        raise typer.Exit(EXIT_FAILED) from None

@@ -4,8 +4,13 @@
       -> agent.handle(PartitionBatch)          ->  outputs queued, store caches changed
       -> every commit_interval_s: Checkpoint.commit() (checkpoint.py owns the order)
 
-The consumer joins the group with the cooperative-sticky assignor: a rebalance moves only the
-partitions that change owner. A partition handed to this process has its stores opened and
+The consumer joins the group with the range assignor: partition i of every topic goes to the same
+member, so each agent's partitions spread evenly over the workers and a customer's input and
+customer-events partitions live in one process. (librdkafka's cooperative-sticky balances the count
+of partitions over all topics together: a second worker once took all 8 input partitions and none
+of the 4 journey partitions, so it folded no event.) The price is the eager protocol: a rebalance
+revokes every partition, each member checkpoints and reopens its stores (local, recovered from
+their checkpointed changelog offset to the end). A partition handed to this process has its stores opened and
 recovered from their changelogs before its first record is handled (``on_assign`` runs inside
 ``consume``, between batches). A partition taken away is checkpointed first, then its stores
 close (``on_revoke``); a partition *lost* (the group moved on without us: a long stall) is not
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from app.kafka_io import make_consumer, make_producer
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
@@ -48,6 +53,9 @@ CHECKPOINT_SECONDS = Histogram(
     "segue_runtime_checkpoint_seconds",
     "Time a checkpoint takes (changelog, flush, commit, store)",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ASSIGNED = Gauge(
+    "segue_runtime_assigned_partitions", "Agent partitions this process owns", ["agent"]
 )
 RECOVERED = Counter(
     "segue_runtime_recovered_records_total", "Changelog records recovered", ["store"]
@@ -73,16 +81,12 @@ class Runtime:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.agents = {a.name: a for a in agents}
+        self.agents: dict[str, Agent] = {}
         self.by_topic: dict[str, Agent] = {}
-        for agent in agents:
-            for topic in agent.topics:
-                if topic in self.by_topic:
-                    raise ValueError(
-                        f"topic {topic} is read by agents {self.by_topic[topic].name} and "
-                        f"{agent.name}: one agent per topic"
-                    )
-                self.by_topic[topic] = agent
+        self.add_agents(agents)
+        #: called once per turn of the loop (periodic reports); must be quick
+        self.housekeeping: Callable[[], None] | None = None
+        self._failed = False
         self.state_dir = state_dir
         self.group_id = group_id
         self.batch_max = batch_max
@@ -95,7 +99,8 @@ class Runtime:
         if exactly_once:
             self.producer.producer.init_transactions(30)
         group_conf: dict[str, Any] = {
-            "partition.assignment.strategy": "cooperative-sticky",
+            # per-topic balance and co-partitioning; see the module docstring
+            "partition.assignment.strategy": "range",
             "isolation.level": "read_committed",
             "enable.auto.offset.store": False,
         }
@@ -116,6 +121,20 @@ class Runtime:
         self.assigned: set[tuple[str, int]] = set()
         self._restorer: Consumer | None = None
         self._last_commit = time.monotonic()
+
+    def add_agents(self, agents: Sequence[Agent]) -> None:
+        """Before ``run``: agents that need the runtime's producer are made after it."""
+        for agent in agents:
+            if agent.name in self.agents:
+                raise ValueError(f"two agents are named {agent.name!r}")
+            for topic in agent.topics:
+                if topic in self.by_topic:
+                    raise ValueError(
+                        f"topic {topic} is read by agents {self.by_topic[topic].name} and "
+                        f"{agent.name}: one agent per topic"
+                    )
+                self.by_topic[topic] = agent
+            self.agents[agent.name] = agent
 
     # -- naming ----------------------------------------------------------------------------------
 
@@ -146,7 +165,19 @@ class Runtime:
                     self.fire_due()
                 if time.monotonic() - self._last_commit >= self.commit_interval_s:
                     self.commit()
+                if self.housekeeping is not None:
+                    self.housekeeping()
             self.commit()
+        except BaseException:
+            # A failed handler or checkpoint: nothing of the unfinished work may become
+            # durable (not even by the revoke at close); the restart redoes it from the last
+            # checkpoint.
+            self._failed = True
+            self.checkpoint.abandon()
+            for stores in self.stores.values():
+                for store in stores.values():
+                    store.discard()
+            raise
         finally:
             self.close()
 
@@ -259,10 +290,12 @@ class Runtime:
             self.assigned.add(key)
             if key not in self.stores:
                 self.stores[key] = self._open_stores(agent, tp.partition)
+        self._count_assigned()
         log.info("assigned: %s", _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.commit()
+        if not self._failed:
+            self.commit()
         self._release(partitions)
         log.info("revoked: %s", _names(partitions))
 
@@ -293,6 +326,11 @@ class Runtime:
                 store.close()
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
+        self._count_assigned()
+
+    def _count_assigned(self) -> None:
+        for name in self.agents:
+            ASSIGNED.labels(name).set(sum(1 for agent, _p in self.assigned if agent == name))
 
     def _open_stores(self, agent: Agent, partition: int) -> dict[str, PartitionStore]:
         stores = {}

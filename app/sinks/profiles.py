@@ -1,5 +1,5 @@
 """A read-only view of the profiles, for message templates: it follows the profiles table's
-changelog topic (compacted; key = JSON customer id, value = ``{"sources", "profile"}``).
+changelog topic (compacted; key = UTF-8 customer id, value = ``{"sources", "profile"}``).
 
 It is drained without blocking between actions, in the sink's one thread. An action may
 arrive before the profile it was decided on is on the changelog (the journey agent writes its
@@ -19,13 +19,14 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from app.core.delivery.snapshot import Marks, caught_up, journey_marks
 from app.kafka_io import make_consumer, partitions_of, watermarks
 from app.settings import Settings
+from app.topics.specs import TopicNames
 
 log = logging.getLogger("segue.sink")
 
 
 class ProfileView:
     def __init__(self, settings: Settings) -> None:
-        self.topic = settings.topic(f"{settings.app_id}-profiles-changelog")
+        self.topic = TopicNames(settings).profiles_changelog
         self._profiles: dict[str, dict[str, Any]] = {}
         self._marks: dict[str, Marks] = {}
         self._consumer: Consumer | None = make_consumer(settings)
@@ -73,7 +74,7 @@ class ProfileView:
             raw_key = msg.key()
             if msg.error() or raw_key is None:
                 continue
-            key = orjson.loads(raw_key)
+            key = raw_key.decode()
             value = msg.value()
             record = orjson.loads(value) if value is not None else None
             if record is None or "profile" not in record:

@@ -45,7 +45,7 @@ from prometheus_client import Counter
 
 from app.core.identity import ANONYMOUS, IdentityConfig, Link, apply_link, identifiers_of
 from app.kafka_io import partition_for
-from app.stream.sink import Batch, Sink
+from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
 
 ROUTE, PROBE, CLAIM = "route", "probe", "claim"
@@ -92,7 +92,7 @@ class Sender:
     the input offset (``offset * FANOUT + n`` for its n-th output), so the identity agent can drop
     a record sent again by a re-run batch (see ``IdentityProcessor``)."""
 
-    def __init__(self, names: TopicNames, sink: Sink, partitions: int) -> None:
+    def __init__(self, names: TopicNames, sink: Outlet, partitions: int) -> None:
         self.names = names
         self.sink = sink
         self.partitions = partitions
@@ -170,7 +170,7 @@ class IngestRouter:
     """Ingest's side: where a validated event goes (see the module docstring)."""
 
     def __init__(
-        self, names: TopicNames, sink: Sink, partitions: int, config: IdentityConfig
+        self, names: TopicNames, sink: Outlet, partitions: int, config: IdentityConfig
     ) -> None:
         self.config = config
         self.send_to = Sender(names, sink, partitions)
@@ -203,7 +203,7 @@ class IdentityProcessor:
     """The identity agent's work on one batch of ``segue.identity`` records."""
 
     def __init__(
-        self, names: TopicNames, sink: Sink, partitions: int, config: IdentityConfig
+        self, names: TopicNames, sink: Outlet, partitions: int, config: IdentityConfig
     ) -> None:
         self.names = names
         self.sink = sink

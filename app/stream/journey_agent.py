@@ -44,8 +44,8 @@ from app.core.timeutil import format_ms, parse_rfc3339
 from app.kafka_io import partition_for
 from app.stream import metrics
 from app.stream.latency import LatencyTracker
-from app.stream.sink import Batch, Sink
-from app.stream.timer_index import TimerIndex, clock_key
+from app.stream.sink import Batch, Outlet
+from app.stream.timer_index import clock_key
 from app.topics.specs import TopicNames
 
 ACTIONS = Counter("segue_actions_total", "Actions emitted", ["channel", "journey"])
@@ -78,6 +78,15 @@ class Item:
     partition: int
     offset: int
     handle: Any = None  # the faust event (the table partition context); opaque here
+
+
+class Clocks(Protocol):
+    """Each partition's newest event time, and where the processor reports a key's next due
+    time: faust's TimerIndex, or the runtime's PartitionClocks (whose timers keep the rest)."""
+
+    def newest(self, partition: int) -> int: ...
+    def saw_event(self, partition: int, ts: int) -> None: ...
+    def set(self, partition: int, key: str, due: int | None) -> None: ...
 
 
 class Store(Protocol):
@@ -146,8 +155,8 @@ class JourneyProcessor:
         self,
         engine: Engine,
         names: TopicNames,
-        sink: Sink,
-        index: TimerIndex,
+        sink: Outlet,
+        index: Clocks,
         latency: LatencyTracker,
         clock: Callable[[], float] = time.time,
         partitions: int = 4,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message
 
@@ -39,6 +39,26 @@ class Batch:
     def __init__(self) -> None:
         self.left = 0
         self.errors: list[str] = []
+
+
+class Outlet(Protocol):
+    """What the processors produce through: faust's :class:`Sink` or the runtime's
+    (app/worker/journeys.py, whose deliveries the checkpoint awaits)."""
+
+    def batch(self) -> Batch: ...
+
+    def produce(
+        self,
+        batch: Batch,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        on_delivered: OnDelivered | None = None,
+        internal: bool = False,
+    ) -> None: ...
+
+    async def deliver(self, batch: Batch) -> None: ...
 
 
 class Sink:

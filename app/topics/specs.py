@@ -66,11 +66,13 @@ class TopicNames:
         self.dlq = t("segue.dlq")
         self.customer_events = t("segue.customer-events")
         self.decisions = t("segue.decisions")
-        self.profiles_changelog = t(f"{settings.app_id}-profiles-changelog")
-        self.timers_changelog = t(f"{settings.app_id}-timers-changelog")
+        # the runtime's store changelogs: {app_id}-{agent}-{store}-changelog
+        # (app/runtime/changelog.py); keys are UTF-8 strings, values orjson
+        self.profiles_changelog = t(f"{settings.app_id}-journeys-profiles-changelog")
+        self.timers_changelog = t(f"{settings.app_id}-journeys-due-changelog")
         self.identity = t("segue.identity")
         self.identity_review = t("segue.identity-review")
-        self.identity_changelog = t(f"{settings.app_id}-identity-changelog")
+        self.identity_changelog = t(f"{settings.app_id}-identity-identity-changelog")
         self.actions = {ch: t(f"actions.{ch}") for ch in CHANNELS}
 
     @property

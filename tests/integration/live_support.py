@@ -19,7 +19,7 @@ from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms
 from app.kafka_io import make_consumer, partition_for, watermarks
-from app.stream.timer_index import CLOCK_PREFIX
+from app.runtime.timers import NEWEST_KEY
 from app.topics.specs import TopicNames
 from tests.integration.support import ROOT, Deployment, WorkerProcess, envelope_bytes
 
@@ -193,16 +193,16 @@ def wait_for_state(
     def matches() -> bool:
         nonlocal wrong
         records = {
-            orjson.loads(k): orjson.loads(v)
+            k.decode(): orjson.loads(v)
             for k, v in deployment.latest_by_key(names.profiles_changelog).items()
             if v
         }
         timers = {
-            orjson.loads(k): orjson.loads(v)
+            k.decode(): orjson.loads(v)
             for k, v in deployment.latest_by_key(names.timers_changelog).items()
             if v
         }
-        timers = {k: v for k, v in timers.items() if not k.startswith(CLOCK_PREFIX)}
+        timers = {k: v for k, v in timers.items() if not k.startswith(NEWEST_KEY)}
         wrong = [
             key
             for key, (profile, jstate) in expected.states.items()

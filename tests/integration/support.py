@@ -73,6 +73,10 @@ class Deployment:
             latest[msg.key()] = msg.value()
         return latest
 
+    def latest_state(self, changelog: str) -> dict[str, Any]:
+        """A store's latest values by key, from its changelog (UTF-8 keys, JSON values)."""
+        return {k.decode(): orjson.loads(v) for k, v in self.latest_by_key(changelog).items() if v}
+
 
 class WorkerProcess:
     """``segue worker`` in a subprocess, with its own metrics port and log file."""

@@ -122,8 +122,7 @@ class Run:
         self.deployment.produce([envelope_bytes(e) for e in events], self.names.events)
 
     def rows(self) -> dict[str, dict[str, Any]]:
-        latest = self.deployment.latest_by_key(self.names.identity_changelog)
-        rows = {orjson.loads(k): orjson.loads(v) for k, v in latest.items() if v}
+        rows = self.deployment.latest_state(self.names.identity_changelog)
         return {
             k: {f: x for f, x in v.items() if f != "o"}
             for k, v in rows.items()
@@ -131,8 +130,7 @@ class Run:
         }
 
     def records(self) -> dict[str, dict[str, Any]]:
-        latest = self.deployment.latest_by_key(self.names.profiles_changelog)
-        return {orjson.loads(k): orjson.loads(v) for k, v in latest.items() if v}
+        return self.deployment.latest_state(self.names.profiles_changelog)
 
     def profiles(self) -> dict[str, dict[str, Any]]:
         return {k: r["profile"] for k, r in self.records().items() if "profile" in r}
@@ -208,6 +206,9 @@ def world(
                 "the expected actions",
                 lambda run=run: wanted <= {a["action_id"] for a in live_actions(run.deployment)},
             )
+            # actions are out before the state that made them is checkpointed: wait for the
+            # last phase's state too, so that the tests compare finished runs
+            run.wait("the last phase's profiles", lambda run=run: clock_keys <= set(run.profiles()))
         yield {
             "runs": runs,
             "events": events,

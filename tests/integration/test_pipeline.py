@@ -71,8 +71,8 @@ def expected_profiles(records: list[tuple[bytes | None, bytes]]) -> dict[str, di
 
 def stored_profiles(deployment: Deployment) -> dict[str, dict[str, Any]]:
     names = TopicNames(deployment.settings)
-    latest = deployment.latest_by_key(names.profiles_changelog)
-    return {orjson.loads(k): orjson.loads(v)["profile"] for k, v in latest.items() if v}
+    latest = deployment.latest_state(names.profiles_changelog)
+    return {k: v["profile"] for k, v in latest.items()}
 
 
 def wait_profiles(
@@ -126,10 +126,7 @@ def where_lost(deployment: Deployment, worker: WorkerProcess, wrong: list[str]) 
             "segue_events_accepted_total",
             "segue_profile_updates_total",
             "segue_redelivered_skipped_total",
-            "segue_fetch_holes_total",
-            "segue_fetch_holes_accepted_total",
-            "segue_offset_rewinds_total",
-            "segue_offset_copies_skipped_total",
+            "segue_runtime_recovered_records_total",
         )
     }
     return f"counters {counters}\n" + "\n".join(lines[-60:])

@@ -46,8 +46,8 @@ def identify(customer: str) -> dict[str, Any]:
 
 def stored_profiles(deployment: Deployment) -> dict[str, dict[str, Any]]:
     names = TopicNames(deployment.settings)
-    latest = deployment.latest_by_key(names.profiles_changelog)
-    return {orjson.loads(k): orjson.loads(v)["profile"] for k, v in latest.items() if v}
+    latest = deployment.latest_state(names.profiles_changelog)
+    return {k: v["profile"] for k, v in latest.items() if "profile" in v}
 
 
 def wait_until(proc: WorkerProcess, what: str, check: Any, timeout_s: float = 120.0) -> None:

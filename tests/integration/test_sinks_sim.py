@@ -28,8 +28,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from app.core.envelope import validate_event
 from app.core.identity_replay import replay_resolved
 from app.core.journeys import Engine, load_journeys, load_policies
@@ -177,12 +175,11 @@ def test_simulated_customers_reach_the_providers(deployment: Deployment, start_w
 def stored_sent_counts(deployment: Deployment) -> dict[str, int]:
     names = TopicNames(deployment.settings)
     counts = {}
-    for key, value in deployment.latest_by_key(names.profiles_changelog).items():
-        record = orjson.loads(value) if value else {}
+    for key, record in deployment.latest_state(names.profiles_changelog).items():
         if "profile" in record:  # not a merged visitor's tombstone
             n = record["profile"]["counts"].get("MessageSent", 0)
             if n:
-                counts[orjson.loads(key)] = n
+                counts[key] = n
     return counts
 
 

@@ -9,7 +9,7 @@ from app.demo import latest_profiles
 
 
 def record(key: str, value: dict | None) -> tuple[bytes, bytes | None]:
-    return orjson.dumps(key), orjson.dumps(value) if value is not None else None
+    return key.encode(), orjson.dumps(value) if value is not None else None
 
 
 def test_tombstones_of_merged_visitors_are_counted_not_shown_as_profiles() -> None:

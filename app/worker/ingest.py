@@ -1,0 +1,66 @@
+"""The ``ingest`` agent: input records validated, keyed by customer, or dead-lettered.
+
+Stateless: a record forwarded again after a crash (its offset not yet committed) is dropped
+downstream, by the journey agent's ``applied_before`` (the ``source`` offsets it stamps here)
+and by the identity agent's ``from`` positions (app/stream/identity_agent.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from app.core.dlq import dlq_record
+from app.core.envelope import InvalidEvent, decode_event
+from app.runtime.agent import Agent, PartitionBatch
+from app.stream import metrics
+from app.stream.identity_agent import IngestRouter
+from app.stream.sink import Batch, Outlet
+from app.topics.specs import TopicNames
+
+AGENT = "ingest"
+
+
+def forward(
+    names: TopicNames, sink: Outlet, out: Batch, router: IngestRouter, message: Any
+) -> None:
+    """One consumed input record (a confluent-kafka Message) to where identity says."""
+    topic, value, key = message.topic(), message.value(), message.key()
+    metrics.EVENTS_IN.labels(topic).inc()
+    try:
+        valid = decode_event(value)
+        if not key:
+            raise InvalidEvent("missing key: records must be keyed by customer id")
+    except InvalidEvent as exc:
+        metrics.EVENTS_REJECTED.labels(metrics.reason_kind(exc.reason)).inc()
+        record = dlq_record(
+            exc.reason,
+            value,
+            key,
+            topic,
+            message.partition(),
+            message.offset(),
+            message.timestamp()[1],
+        )
+        sink.produce(out, names.dlq, key, orjson.dumps(record))
+        return
+    metrics.EVENTS_ACCEPTED.inc()
+    # Where it came from: lets the journey agent drop a record forwarded twice (a crash before
+    # the commit) and measure latency from the input's broker timestamp.
+    valid["source"] = {
+        "topic": topic,
+        "partition": message.partition(),
+        "offset": message.offset(),
+        "timestamp": message.timestamp()[1],
+    }
+    router.send(out, valid)
+
+
+def ingest_agent(names: TopicNames, sink: Outlet, router: IngestRouter) -> Agent:
+    def handle(batch: PartitionBatch) -> None:
+        out = sink.batch()
+        for message in batch.records:
+            forward(names, sink, out, router, message)
+
+    return Agent(AGENT, tuple(names.inputs), handle)

@@ -1,0 +1,151 @@
+"""``segue worker``: the journeys, identity and ingest agents on the runtime (app/runtime/).
+
+    events, events.receipts --ingest--> segue.customer-events (key = customer id) --journeys-->
+        (anonymous events and identifier claims: --> segue.identity --identity--> identity store)
+        profiles store (profile + journey state), due store (timers): RocksDB + changelogs
+        actions.<channel>, segue.decisions
+    invalid input --> segue.dlq (reason, bytes)
+
+One Runtime per process: one consumer in the group ``{prefix}{app_id}``, one producer, one
+checkpoint for all three agents (docs/live.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+
+from prometheus_client import start_http_server
+
+from app.core.journeys import DefinitionError, Engine, load_journeys, load_policies
+from app.core.journeys.compiled import CompileError
+from app.models.artifact import ArtifactError
+from app.models.scorer import load_scorer
+from app.runtime.loop import Runtime
+from app.settings import Settings
+from app.stream.identity_agent import IdentityProcessor, IngestRouter
+from app.stream.journey_agent import JourneyProcessor
+from app.stream.latency import LatencyTracker
+from app.topics.apply import apply_topics
+from app.topics.specs import TopicNames
+from app.worker.identity import identity_agent
+from app.worker.ingest import ingest_agent
+from app.worker.journeys import PartitionClocks, RuntimeSink, journeys_agent
+
+log = logging.getLogger("segue.worker")
+
+#: how often latency windows are closed and checked against the budget
+REPORT_INTERVAL_S = 5.0
+
+
+class StartError(RuntimeError):
+    """The worker cannot start: the message says what to fix (journeys, policies, models)."""
+
+
+def group_id(settings: Settings) -> str:
+    """The consumer group: the prefix too, so that deployments sharing an estate do not mix."""
+    return f"{settings.topic_prefix}{settings.app_id}"
+
+
+def state_dir_for(settings: Settings, worker_id: str) -> Path:
+    return settings.state_dir / f"{group_id(settings)}-runtime-{worker_id}"
+
+
+def load_engine(settings: Settings, journeys_dir: Path, policies_file: Path | None) -> Engine:
+    """The engine the worker runs: validated journeys and policies, the configured scorer."""
+    if not journeys_dir.is_dir():
+        raise StartError(f"journeys folder {journeys_dir} does not exist")
+    try:
+        journeys = load_journeys(journeys_dir)
+        policies = load_policies(policies_file)
+        scorer = load_scorer(settings.models_dir)
+        return Engine(journeys, policies, scorer)
+    except DefinitionError as exc:
+        raise StartError(f"invalid definitions:\n{exc}") from None
+    except CompileError as exc:
+        raise StartError(f"invalid definitions: {exc}") from None
+    except ArtifactError as exc:
+        raise StartError(f"models: {exc}") from None
+
+
+def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id: str) -> Runtime:
+    names = TopicNames(settings)
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    if exactly_once and settings.tansu_profile:
+        raise StartError(
+            "processing_guarantee=exactly_once needs a broker with transactions (Apache Kafka); "
+            "Tansu accepts them without isolating them: use at_least_once there"
+        )
+    runtime = Runtime(
+        settings,
+        [],
+        state_dir,
+        group_id(settings),
+        commit_interval_s=settings.commit_interval_ms / 1000,
+        exactly_once=exactly_once,
+        transactional_id=f"{group_id(settings)}-{worker_id}",
+    )
+    sink = RuntimeSink(runtime.producer)
+    latency = LatencyTracker(settings.latency_budget_ms)
+    config = settings.identity_config
+    journeys = JourneyProcessor(
+        engine,
+        names,
+        sink,
+        PartitionClocks(),
+        latency,
+        partitions=settings.partitions,
+    )
+    runtime.add_agents(
+        [
+            ingest_agent(names, sink, IngestRouter(names, sink, settings.partitions, config)),
+            identity_agent(
+                IdentityProcessor(names, sink, settings.partitions, config), names.identity
+            ),
+            journeys_agent(journeys, names.customer_events),
+        ]
+    )
+    reported = [time.monotonic()]
+
+    def report() -> None:
+        if time.monotonic() - reported[0] >= REPORT_INTERVAL_S:
+            reported[0] = time.monotonic()
+            latency.report()
+
+    runtime.housekeeping = report
+    return runtime
+
+
+def run_worker(
+    settings: Settings,
+    worker_id: str = "0",
+    journeys_dir: Path = Path("journeys"),
+    policies_file: Path | None = None,
+) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    engine = load_engine(settings, journeys_dir, policies_file)
+    log.info(
+        "journeys: %s; policies: %s; models: %s",
+        ", ".join(f"{j}@v{max(vs)}" for j, vs in sorted(engine.versions.items())) or "none",
+        policies_file or "defaults",
+        engine.model_version,
+    )
+    report = apply_topics(settings)
+    for line in report.mismatches:
+        log.warning("topic mismatch: %s", line)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    state_dir = state_dir_for(settings, worker_id)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    runtime = build_runtime(settings, engine, state_dir, worker_id)
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    log.info("worker %s started (group %s, state %s)", worker_id, group_id(settings), state_dir)
+    runtime.run(lambda: bool(stopping))
+    log.info("worker %s stopped", worker_id)
