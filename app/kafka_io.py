@@ -24,7 +24,7 @@ from app.stream import compat
 def make_producer(settings: Settings, **extra: Any) -> Producer:
     conf = settings.kafka_config(
         **{
-            # Java-compatible key hashing, the same as faust/aiokafka use for internal topics.
+            # Java-compatible key hashing, the same as Kafka's Java clients (and Kafka Streams) use.
             "partitioner": "murmur2_random",
             "linger.ms": 5,
             "enable.idempotence": True,

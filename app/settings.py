@@ -1,7 +1,6 @@
 """Typed settings, read from the environment (prefix ``SEGUE_``) or a ``.env`` file.
 
-Broker connection fields map one to one onto librdkafka keys (see ``kafka_config``) and onto
-faust's broker credentials, so a deployment beside an existing Kafka estate passes its own
+Broker connection fields map one to one onto librdkafka keys (see ``kafka_config``), so a deployment beside an existing Kafka estate passes its own
 security settings through unchanged. ``KAFKA_BOOTSTRAP_SERVERS`` is honoured as well, because
 that is what most Kafka tooling (and our integration tests) set.
 """

@@ -19,7 +19,6 @@ left. Reported, best of N passes:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -107,7 +106,7 @@ def run_once(events: list[dict[str, Any]], names: TopicNames) -> dict[str, Any]:
             items.append(Item(orjson.loads(value), partition, offsets[partition]))
             offsets[partition] += 1
         for start in range(0, len(items), 500):  # the agent's batch size
-            asyncio.run(agent.process(items[start : start + 500], rows))
+            agent.apply(items[start : start + 500], rows)[1]()
         identity_ns += time.perf_counter_ns() - started
     return {
         "before": before_ns,

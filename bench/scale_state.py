@@ -5,13 +5,15 @@
 
 On a fresh embedded broker, two deployments (topic prefixes) get a changelog of realistic
 profiles each: a small one (``--small``, 10,000) and the big one (``--profiles``). The values
-are what the journey agent stores, ``{"sources", "profile", "journeys"}``, serialized by faust's
-own codecs (key ``json``, value ``orjson``), each record in the partition faust would write it
-to (murmur2 of the customer id, as the customer-events topic). They are cloned from templates:
+are what the journey agent stores, ``{"sources", "profile", "journeys"}``, as the runtime's
+stores write them to their changelogs (key: the customer id in UTF-8, value: orjson), each
+record in the partition the worker would write it to (murmur2 of the customer id, as the
+customer-events topic); the due times go to the ``due`` store's changelog. They are cloned from templates:
 the simulator's events folded by the pure core (``Engine.handle_event``), keys rewritten.
 
 For each deployment a real ``segue worker`` then:
-1. recovers the table from the changelog into an empty state folder (timed to "Worker ready");
+1. recovers the stores from the changelogs into an empty state folder (timed to the runtime's
+   "assigned:" line, logged once every assigned partition's stores are recovered);
 2. idles (RSS);
 3. takes the same events (simulated, keys drawn at random among that deployment's customers):
    CPU seconds per 100k events, events/s, peak RSS; the big/small ratios come side by side;
@@ -48,7 +50,6 @@ from confluent_kafka import Producer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faust.serializers import codecs  # noqa: E402
 
 from app.broker.embedded import TansuBroker, free_port  # noqa: E402
 from app.core.envelope import validate_event  # noqa: E402
@@ -58,9 +59,7 @@ from app.core.timeutil import format_ms, parse_rfc3339  # noqa: E402
 from app.kafka_io import partition_for  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import simulate  # noqa: E402
-from app.stream import codec  # noqa: E402
 from app.stream.journey_agent import applied_before, new_record  # noqa: E402
-from app.stream.pipeline import faust_id  # noqa: E402
 from app.topics.apply import apply_topics  # noqa: E402
 from app.topics.specs import TopicNames  # noqa: E402
 
@@ -130,7 +129,7 @@ def clone(template: tuple[str, bytes], key: str, receipts: str, partition: int) 
 def measure_state_dir(state_dir: Path, profiles: int) -> None:
     """Bytes per profile of a worker state folder (e.g. a copy taken while the worker was
     paused with SIGSTOP), after the same flush and compaction as a full run."""
-    tables, timers = table_dirs(state_dir, "profiles"), table_dirs(state_dir, "timers")
+    tables, timers = table_dirs(state_dir, "profiles"), table_dirs(state_dir, "due")
     before = sum(du(p) for p in tables)
     compact(tables + timers)
     after = sum(du(p) for p in tables)
@@ -152,8 +151,6 @@ class Loaded:
 def load_changelog(settings: Settings, pool: list[tuple[str, bytes]], n: int, seed: int) -> Loaded:
     """Write n profile records (and their timers) to the deployment's changelog topics."""
     names = TopicNames(settings)
-    # faust names a table's changelog "{app id}-{table}-changelog"; topics.yaml declares them
-    assert names.profiles_changelog == f"{faust_id(settings)}-profiles-changelog"
     profiles_cl, timers_cl = names.profiles_changelog, names.timers_changelog
     # Tansu's fetch cost grows with the number of batches in a partition (bench/tansu_fetch.py:
     # one record per batch, reads fall from ~40k records/s at 5k records per partition to ~400/s
@@ -194,13 +191,13 @@ def load_changelog(settings: Settings, pool: list[tuple[str, bytes]], n: int, se
         key = customer_key(i)
         partition = partition_for(key.encode(), parts)
         record = clone(pool[rng.randrange(len(pool))], key, receipts, partition)
-        fkey = codecs.dumps("json", key)
-        value = codecs.dumps("orjson", record)
+        fkey = key.encode()
+        value = orjson.dumps(record)
         loaded.value_sizes.append(len(value))
         send(profiles_cl, fkey, value, partition)
         due = next_due(record["journeys"])
         if due is not None:
-            send(timers_cl, fkey, codecs.dumps("orjson", due), partition)
+            send(timers_cl, fkey, orjson.dumps(due), partition)
             loaded.timers += 1
         producer.poll(0)
         if time.monotonic() - last > 15:
@@ -322,7 +319,8 @@ def du(path: Path) -> int:
 
 
 def table_dirs(state_dir: Path, table: str) -> list[Path]:
-    return sorted(p for p in state_dir.rglob(f"{table}-*.db") if p.is_dir())
+    """A store's partition folders (the runtime's ``<agent>/<store>/<partition>``)."""
+    return sorted(p for p in state_dir.rglob(f"{table}/*") if p.is_dir())
 
 
 def compact(dirs: list[Path]) -> None:
@@ -346,7 +344,7 @@ class Deployment:
     figures: dict[str, float] = field(default_factory=dict)
 
 
-RECOVERY_LINE = re.compile(r"(Still fetching|Restoring state|Restore complete|Recovery complete)")
+RECOVERY_LINE = re.compile(r"recovered \S+changelog")
 
 
 def recover(d: Deployment, tmp: Path, timeout_s: float) -> Worker:
@@ -358,14 +356,14 @@ def recover(d: Deployment, tmp: Path, timeout_s: float) -> Worker:
     restore_began = None
     while True:
         text = worker.log_text()
-        if restore_began is None and "Restoring state from changelog topics" in text:
+        if restore_began is None and " started (group " in text:
             restore_began = time.monotonic()
-        if "Worker ready" in text:
+        if "assigned: " in text and "customer-events[" in text:
             break
         if not worker.alive():
             raise SystemExit(f"{d.name}: worker exited during recovery:\n{text[-3000:]}")
         if time.monotonic() - worker.started > timeout_s:
-            raise SystemExit(f"{d.name}: no 'Worker ready' after {timeout_s:.0f} s")
+            raise SystemExit(f"{d.name}: stores not recovered after {timeout_s:.0f} s")
         if time.monotonic() - last > 15:
             last = time.monotonic()
             lines = [x for x in text.splitlines() if RECOVERY_LINE.search(x)]
@@ -436,13 +434,11 @@ def catch_up(d: Deployment, worker: Worker, events: list[dict[str, Any]]) -> Non
         ticks = worker.metric("segue_ticks_handled_total")
         if ticks != seen:
             seen, still_since = ticks, now
-        backlog = worker.metric("segue_timer_backlog")
         # every loaded timer is due by the warm-up's time: wait for at least that many ticks
-        # (rebuilding the timer index of a big table takes a while before the first tick),
         # less one per warm-up event: a warm-up event for a customer with a loaded timer fires
         # it itself, without a tick
         expected = max(0, d.loaded.timers - len(warm)) if d.loaded else 0
-        if seen - ticks0 >= expected and now - still_since > 12 and backlog == 0:
+        if seen - ticks0 >= expected and now - still_since > 12:
             break
         if now - began > 4 * 3600:
             raise SystemExit(f"{d.name}: timer catch-up unfinished after 4 hours")
@@ -501,7 +497,7 @@ def run_events(d: Deployment, worker: Worker, events: list[dict[str, Any]], seed
 
 
 def measure_disk(d: Deployment) -> None:
-    profiles, timers = table_dirs(d.state_dir, "profiles"), table_dirs(d.state_dir, "timers")
+    profiles, timers = table_dirs(d.state_dir, "profiles"), table_dirs(d.state_dir, "due")
     if not profiles:
         raise SystemExit(f"{d.name}: no profiles-*.db under {d.state_dir}")
     d.figures["disk_raw_bytes"] = sum(du(p) for p in profiles)
@@ -543,7 +539,6 @@ def main() -> None:
         f"{n_events:,} events per deployment; {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
-    codec.register()
     engine = Engine(load_journeys(ROOT / "journeys"), load_policies(ROOT / "policies.yaml"))
     t0 = time.monotonic()
     pool = templates(engine, 5, 200_000, 20_000)

@@ -1,1 +1,2 @@
-"""The imperative shell: faust agents and tables that move bytes and call the pure core."""
+"""The agents' work on a batch (journeys, identity), framework-free: the runtime (app/runtime/)
+and the worker (app/worker/) call it; it calls the pure core."""

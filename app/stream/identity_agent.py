@@ -29,9 +29,10 @@ Redelivery (at-least-once; docs/identity.md, "Ordering guarantees"):
 - ``linked``, ``merge-out`` and ``merge-in`` are idempotent by the state they change (an id list,
   a tombstone, the record's ``merged`` list), so they need no offset guard.
 
-Batches follow the journey agent's order: outputs are produced and awaited, then the rows are
-written (a crash before that re-runs the batch on the old rows, with the same offsets). This
-module knows no faust: rows are reached through :class:`RowStore`.
+Batches follow the journey agent's order: outputs are produced, the rows go to the store's
+cache, and the runtime's checkpoint makes them durable only after every output is acknowledged
+(a crash before that re-runs the batch on the old rows, with the same offsets). This module
+knows no Kafka: rows are reached through :class:`RowStore`.
 """
 
 from __future__ import annotations
@@ -211,13 +212,6 @@ class IdentityProcessor:
         self.send_to = Sender(names, sink, partitions)
         self.claims = Claims(self.send_to)
         self._handled = {op: IDENTITY_OPS.labels(op) for op in (ROUTE, PROBE, CLAIM)}
-
-    async def process(self, items: list[Any], store: RowStore) -> None:
-        """faust's order: the batch's outputs delivered, then its rows written."""
-        out, finish = self.apply(items, store)
-        if out.left:
-            await self.sink.deliver(out)
-        finish()
 
     def apply(self, items: list[Any], store: RowStore) -> tuple[Batch, Callable[[], None]]:
         """Route the batch and produce its outputs; the returned ``finish()`` writes its rows

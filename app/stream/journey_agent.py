@@ -8,13 +8,14 @@ batch is read once and written once (the changelog write is the throughput wall)
      "journeys": {...}}                                            # app/core/journeys/state.py
 
 Order of work for a batch (at-least-once, see docs/live.md):
-1. every record runs through the engine (``handle_event`` for an event at its own time,
-   ``advance`` to the tick's time for a tick), against a batch-local copy of the values;
-2. the actions (to ``actions.<channel>``) and decisions are produced and awaited;
-3. only then are the table values and the timers table written, and the timer index updated;
-4. the caller lets faust ack the batch. A crash before 3 replays the batch on the old state
-   (the same action ids again); a crash between 3 and the commit replays it against the new
-   state, where ``applied_before`` skips every event (their actions were delivered in 2).
+1. ``apply``: every record runs through the engine (``handle_event`` for an event at its own
+   time, ``advance`` to the tick's time for a due timer), against a batch-local copy of the
+   values; the actions (to ``actions.<channel>``) and decisions are produced;
+2. ``finish``: the values and timers go to the store's write-back cache;
+3. the runtime's checkpoint (app/runtime/checkpoint.py) awaits every output, then makes the
+   state and the input offsets durable. A crash before it replays the batch on the old state
+   (the same action ids again); ``applied_before`` skips an event whose state was written
+   (its actions were delivered before).
 
 Identity (docs/identity.md) adds three control records, told apart by ``op``:
 ``linked`` (an identifier now belongs to this customer: kept in ``ids`` for inspection),
@@ -23,7 +24,7 @@ the customer as a ``merge-in``, and the record becomes a tombstone ``{"sources",
 "merged_into"}``; an event that still reaches a tombstone is forwarded to the customer) and
 ``merge-in`` (at the customer: ``fold_in``, guarded by the record's ``merged`` list).
 
-This module knows no faust: the tables are reached through the :class:`Store` protocol.
+This module knows no Kafka: state is reached through the :class:`Store` protocol.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from app.kafka_io import partition_for
 from app.stream import metrics
 from app.stream.latency import LatencyTracker
 from app.stream.sink import Batch, Outlet
-from app.stream.timer_index import clock_key
 from app.topics.specs import TopicNames
 
 ACTIONS = Counter("segue_actions_total", "Actions emitted", ["channel", "journey"])
@@ -62,12 +62,18 @@ TIMER_LAG = Gauge(
 )
 
 
+#: store key under which a partition's newest event time is kept (NUL: never a customer)
+CLOCK_PREFIX = "\x00clock/"
 #: a partition's newest event time is made durable when it moved by at least this much
 CLOCK_STEP_MS = 1_000
 #: identifiers listed per customer record (``ids``; for ``segue profile get``)
 MAX_IDS = 32
 #: merged anonymous keys remembered per customer (the merge-in redelivery guard)
 MAX_MERGED = 64
+
+
+def clock_key(partition: int) -> str:
+    return f"{CLOCK_PREFIX}{partition}"
 
 
 @dataclass(slots=True)
@@ -77,12 +83,12 @@ class Item:
     value: dict[str, Any]
     partition: int
     offset: int
-    handle: Any = None  # the faust event (the table partition context); opaque here
+    handle: Any = None  # the partition's stores (app/worker/journeys.py); opaque here
 
 
 class Clocks(Protocol):
     """Each partition's newest event time, and where the processor reports a key's next due
-    time: faust's TimerIndex, or the runtime's PartitionClocks (whose timers keep the rest)."""
+    time (the runtime's PartitionClocks: its timers keep the schedule)."""
 
     def newest(self, partition: int) -> int: ...
     def saw_event(self, partition: int, ts: int) -> None: ...
@@ -170,17 +176,10 @@ class JourneyProcessor:
         self.clock = clock
         self._clock_written: dict[int, int] = {}
 
-    async def process(self, items: list[Item], store: Store) -> None:
-        """faust's order: the batch's outputs delivered, then its state written."""
-        applied = self.apply(items, store)
-        if applied.out.batch.left:
-            await self.sink.deliver(applied.out.batch)
-        applied.finish()
-
     def apply(self, items: list[Item], store: Store) -> Applied:
         """Run the batch through the engine and produce its outputs; ``finish()`` then writes
-        its state. The faust shell calls ``finish`` once the outputs are delivered; the
-        runtime (app/runtime/) at once, its checkpoint ordering what becomes durable."""
+        its state. The runtime calls ``finish`` at once, its checkpoint ordering what becomes
+        durable (app/runtime/checkpoint.py)."""
         engine = self.engine
         slots: dict[str, Slot] = {}
         out = Outputs(self.sink.batch())

@@ -21,9 +21,8 @@ from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
 from app.runtime.timers import PartitionTimers
-from app.stream.journey_agent import Item, JourneyProcessor
+from app.stream.journey_agent import CLOCK_PREFIX, Item, JourneyProcessor
 from app.stream.sink import Batch, OnDelivered
-from app.stream.timer_index import CLOCK_PREFIX
 
 AGENT = "journeys"
 PROFILES = "profiles"
@@ -75,8 +74,8 @@ class PartitionClocks:
 
 
 class RuntimeSink:
-    """The processor's Sink over the runtime's producer: a batch's deliveries are the
-    checkpoint's to await, so ``deliver`` has nothing left to wait for."""
+    """The processors' Outlet over the runtime's producer: a batch's deliveries are the
+    checkpoint's to await."""
 
     def __init__(self, producer: RuntimeProducer) -> None:
         self.producer = producer
@@ -95,9 +94,6 @@ class RuntimeSink:
         internal: bool = False,
     ) -> None:
         self.producer.produce(topic, key, value, partition=partition, on_delivered=on_delivered)
-
-    async def deliver(self, batch: Batch) -> None:
-        return None
 
 
 def journeys_agent(processor: JourneyProcessor, topic: str) -> Agent:

@@ -1,7 +1,7 @@
 """The framework: a plain faust-streaming agent that only forwards each event.
 
-It gets the same broker compatibility settings as Segue's worker (the broker's defects are not
-the framework's), nothing else.
+It gets Tansu's workarounds (bench/pipelines/faust_tansu.py; the broker's defects are not the
+framework's), nothing else.
 
     python bench/pipelines/framework.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP DATA_DIR [PROFILE]
 """
@@ -17,7 +17,7 @@ from faust.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.settings import Settings
-from app.stream import compat
+from bench.pipelines import faust_tansu
 
 
 def main() -> None:
@@ -32,9 +32,9 @@ def main() -> None:
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
-        **compat.faust_overrides(settings),
+        **faust_tansu.faust_overrides(settings),
     )
-    compat.install_transport(app, settings)  # the broker's workarounds, as for the worker
+    faust_tansu.install_transport(app, settings)  # the broker's defects are not faust's
     inputs = app.topic(source, key_serializer="raw", value_serializer="json")
     outputs = app.topic(target, key_serializer="raw", value_serializer="json")
 

@@ -4,7 +4,6 @@ agent's merge records, connected by an in-memory bus. Expected results come from
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import random
 from collections import defaultdict
@@ -16,14 +15,15 @@ from app.core.envelope import validate_event
 from app.core.identity import IdentityConfig
 from app.core.identity_replay import replay_resolved
 from app.core.timeutil import format_ms
+from app.kafka_io import partition_for
 from app.settings import Settings
 from app.stream.identity_agent import MARK_PREFIX, IdentityProcessor, IngestRouter
 from app.stream.journey_agent import Item, JourneyProcessor
 from app.stream.latency import LatencyTracker
 from app.stream.sink import Batch
-from app.stream.timer_index import TimerIndex
 from app.topics.specs import TopicNames
-from tests.unit.test_journey_agent import T0, DictStore, engine
+from app.worker.journeys import PartitionClocks
+from tests.unit.test_journey_agent import T0, DictStore, Fired, engine
 
 PARTITIONS = 2
 CONFIG = IdentityConfig()
@@ -56,9 +56,6 @@ class Bus:
         self.queues[tp].append((self.ends[tp], value))
         self.ends[tp] += 1
 
-    async def deliver(self, batch: Batch) -> None:
-        batch.left = 0
-
 
 class Rows:
     def __init__(self) -> None:
@@ -81,13 +78,13 @@ class Stream:
         sink: Any = self.bus
         self.router = IngestRouter(self.names, sink, PARTITIONS, CONFIG)
         self.identity = IdentityProcessor(self.names, sink, PARTITIONS, CONFIG)
-        self.index = TimerIndex()
-        self.index.reset(range(PARTITIONS), [])
+        self.clocks = PartitionClocks()
+        self.fired = Fired()
         self.journeys = JourneyProcessor(
             engine(),
             self.names,
             sink,
-            self.index,
+            self.clocks,
             LatencyTracker(200),
             clock=lambda: T0 / 1000,
             partitions=PARTITIONS,
@@ -125,19 +122,18 @@ class Stream:
     def run(self, topic: str, items: list[Item]) -> None:
         copies = [Item(copy.deepcopy(i.value), i.partition, i.offset) for i in items]
         if topic == self.names.identity:
-            asyncio.run(self.identity.process(copies, self.rows))
+            self.identity.apply(copies, self.rows)[1]()
         elif topic == self.names.customer_events:
-            asyncio.run(self.journeys.process(copies, self.store))
+            self.journeys.apply(copies, self.store).finish()
 
     def tick_until(self, until: int) -> None:
-        while True:
-            due = self.index.due_ticks(wall_ms=until, mono_s=0.0)
-            if not due:
-                return
-            for t in due:
-                value = orjson.dumps({"key": t.key, "tick": t.now, "due": t.due})
-                tp = (self.names.customer_events, t.partition)
-                self.bus.queues[tp].append((self.bus.ends[tp], value))
+        def partition_of(key: str) -> int:
+            return partition_for(key.encode(), PARTITIONS)
+
+        while due := self.fired.due(self.store, self.clocks, until, partition_of):
+            for partition, tick in due:
+                tp = (self.names.customer_events, partition)
+                self.bus.queues[tp].append((self.bus.ends[tp], orjson.dumps(tick)))
                 self.bus.ends[tp] += 1
             self.drain()
 

@@ -1,14 +1,12 @@
-"""The journey agent's batch work, with a fake sink and store: same results as the pure core,
-outputs delivered before state is written, redelivery and crashes handled."""
+"""The journey agent's batch work, with a fake outlet and store: same results as the pure core,
+redelivery and crashes handled. (The order that makes a batch durable only after its outputs
+are acknowledged is the runtime checkpoint's: tests/unit/runtime/.)"""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from app.core.envelope import validate_event
 from app.core.journeys import Engine, load_journeys, load_policies
@@ -16,11 +14,11 @@ from app.core.journeys.replay import replay
 from app.core.journeys.state import next_due
 from app.core.timeutil import format_ms
 from app.settings import Settings
-from app.stream.journey_agent import Item, JourneyProcessor
+from app.stream.journey_agent import CLOCK_PREFIX, Item, JourneyProcessor
 from app.stream.latency import LatencyTracker
-from app.stream.sink import Batch, DeliveryFailed
-from app.stream.timer_index import CLOCK_PREFIX, TimerIndex
+from app.stream.sink import Batch
 from app.topics.specs import TopicNames
+from app.worker.journeys import PartitionClocks
 
 TEST_JOURNEYS = Path(__file__).parents[1] / "integration" / "journeys"
 TEST_POLICIES = Path(__file__).parents[1] / "integration" / "policies.yaml"
@@ -30,23 +28,15 @@ T0 = 1_800_000_000_000
 class FakeSink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
-        self.fail = False
         self.log: list[str] = []
 
     def batch(self) -> Batch:
         return Batch()
 
     def produce(self, batch: Batch, topic: str, key: bytes | None, value: bytes, **kw: Any) -> None:
-        batch.left += 1
         self.sent.append((topic, key, value))
         if kw.get("on_delivered"):
             kw["on_delivered"](T0)
-
-    async def deliver(self, batch: Batch) -> None:
-        if self.fail:
-            raise DeliveryFailed("broker gone")
-        self.log.append("delivered")
-        batch.left = 0
 
 
 class DictStore:
@@ -101,27 +91,48 @@ def events(n: int, seed: int = 1) -> list[dict[str, Any]]:
     return out
 
 
-def processor() -> tuple[JourneyProcessor, FakeSink, DictStore, TimerIndex]:
+def processor() -> tuple[JourneyProcessor, FakeSink, DictStore, PartitionClocks]:
     sink = FakeSink()
     store = DictStore(sink.log)
-    index = TimerIndex()
-    index.reset([0], [])
+    clocks = PartitionClocks()
     names = TopicNames(Settings())
-    p = JourneyProcessor(engine(), names, sink, index, LatencyTracker(200), clock=lambda: T0 / 1000)
-    return p, sink, store, index
+    p = JourneyProcessor(
+        engine(), names, sink, clocks, LatencyTracker(200), clock=lambda: T0 / 1000
+    )
+    return p, sink, store, clocks
 
 
 def run(p: JourneyProcessor, store: DictStore, items: list[dict[str, Any]]) -> None:
-    asyncio.run(p.process([Item(v, 0, i) for i, v in enumerate(items)], store))
+    p.apply([Item(v, 0, i) for i, v in enumerate(items)], store).finish()
 
 
-def ticks_until(p: JourneyProcessor, index: TimerIndex, store: DictStore, until: int) -> None:
-    """What the ticker does as time moves: tick every due customer until nothing is due."""
-    while True:
-        due = index.due_ticks(wall_ms=until, mono_s=0.0)
-        if not due:
-            return
-        run(p, store, [{"key": t.key, "tick": t.now, "due": t.due} for t in due])
+class Fired:
+    """What the runtime's timers fire as time moves: every key whose stored due time is at or
+    before its partition's time (the later of ``until`` and its newest event), once per due."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, int]] = set()
+
+    def due(
+        self, store: DictStore, clocks: PartitionClocks, until: int, partition_of: Any = None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        ticks = []
+        for key, at in sorted(store.timers.items(), key=lambda kv: (kv[1], kv[0])):
+            partition = partition_of(key) if partition_of else 0
+            now = max(until, clocks.newest(partition))
+            if key.startswith(CLOCK_PREFIX) or at > now or (key, at) in self.seen:
+                continue
+            self.seen.add((key, at))
+            ticks.append((partition, {"key": key, "tick": now, "due": at}))
+        return ticks
+
+
+def ticks_until(
+    p: JourneyProcessor, clocks: PartitionClocks, store: DictStore, until: int, fired: Fired
+) -> None:
+    """Fire every due customer until nothing is due."""
+    while due := fired.due(store, clocks, until):
+        run(p, store, [tick for _partition, tick in due])
 
 
 def action_ids(sink: FakeSink) -> list[str]:
@@ -134,12 +145,13 @@ def test_batches_and_ticks_give_the_replay_actions() -> None:
     evs = events(120)
     until = evs[-1]["ts"] + 60_000
     expected = replay([dict(e) for e in evs], engine(), until=until)
-    p, sink, store, index = processor()
-    for start in range(0, len(evs), 7):  # batches of 7, timers ticked between them
+    p, sink, store, clocks = processor()
+    fired = Fired()
+    for start in range(0, len(evs), 7):  # batches of 7, timers fired between them
         batch = evs[start : start + 7]
-        ticks_until(p, index, store, batch[0]["ts"] - 1)
+        ticks_until(p, clocks, store, batch[0]["ts"] - 1, fired)
         run(p, store, batch)
-    ticks_until(p, index, store, until)
+    ticks_until(p, clocks, store, until, fired)
     assert sorted(action_ids(sink)) == sorted(a["action_id"] for a in expected.actions)
     assert expected.actions  # the case is not empty
     timers = {k: v for k, v in store.timers.items() if not k.startswith(CLOCK_PREFIX)}
@@ -148,22 +160,14 @@ def test_batches_and_ticks_give_the_replay_actions() -> None:
     }
 
 
-def test_outputs_are_delivered_before_any_state_is_written() -> None:
-    p, sink, store, _ = processor()
-    run(p, store, events(30))
-    assert sink.log.index("delivered") < sink.log.index("write")
-
-
-def test_a_failed_delivery_writes_nothing_and_the_retry_gives_the_same_ids() -> None:
+def test_a_batch_run_again_on_the_old_state_gives_the_same_ids() -> None:
+    """A crash before the checkpoint: the batch is handled again on the state before it."""
     p, sink, store, _ = processor()
     evs = events(40)
-    sink.fail = True
-    with pytest.raises(DeliveryFailed):
-        run(p, store, evs)
+    p.apply([Item(v, 0, i) for i, v in enumerate(evs)], store)  # never finished
     assert store.records == {}
     first_try = action_ids(sink)
     sink.sent.clear()
-    sink.fail = False
     run(p, store, evs)
     assert action_ids(sink) == first_try and first_try
 

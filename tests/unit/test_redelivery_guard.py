@@ -1,6 +1,6 @@
 """The profile agent's guard against folding a redelivered input record twice."""
 
-from app.stream.pipeline import applied_before, new_record
+from app.stream.journey_agent import applied_before, new_record
 
 
 def event(partition: int, offset: int) -> dict[str, object]:

@@ -11,7 +11,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
 
-from app.stream import fetch_guard
+from bench.pipelines import fetch_guard
 
 TP = TopicPartition("events", 2)
 
