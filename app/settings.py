@@ -104,9 +104,6 @@ class Settings(BaseSettings):
     commit_interval_ms: int = Field(
         default=1000, ge=0, description="How often the worker checkpoints its work."
     )
-    tick_interval_ms: int = Field(
-        default=20, ge=1, description="How often the timer scan looks for due timers."
-    )
 
     identity_priority: str = Field(
         default=",".join(DEFAULT_PRIORITY),

@@ -4,7 +4,8 @@ on the embedded Apache Kafka (the primary table) and then on Tansu (the second t
 - limit:     one confluent-kafka process: consume, orjson decode, produce (no state, no logic)
 - framework: a plain faust-streaming agent that forwards each event
 - runtime:   Segue's own runtime (app/runtime/) on the same job with a count per key in a store
-- segue:     the Segue worker (ingest, profiles; journeys and actions once they are live)
+- segue:     the Segue worker (ingest, identity, journeys, actions), one process
+- segue-2p:  the same with ``segue worker --processes 2``
 
 For each: sustained throughput (preloaded events, first output to last), event-to-output latency
 p50/p99/p99.9 at fixed rates, peak RSS and CPU seconds per 100,000 events; then the ratios. Also
@@ -69,35 +70,49 @@ class Result:
 
 
 class Proc:
-    """A pipeline process, with its CPU time and peak RSS read from /proc."""
+    """A pipeline process and its child processes (``segue worker --processes N``), with their
+    CPU time and peak RSS read from /proc, summed."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.metrics_port = int(env.get("SEGUE_METRICS_PORT", "0"))
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, processes: int = 1) -> None:
+        port = int(env.get("SEGUE_METRICS_PORT", "0"))
+        self.metrics_ports = [port + i for i in range(processes)] if port else []
         self.log = log
-        self._cpu = self._rss = 0.0  # the last values read (a process that ended has none)
+        # the last values read per pid (a process that ended has none)
+        self._cpu: dict[int, float] = {}
+        self._rss: dict[int, float] = {}
         with log.open("wb") as fh:
             self.popen = subprocess.Popen(
                 args, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT
             )
 
-    def cpu_s(self) -> float:
+    def pids(self) -> list[int]:
+        pid = self.popen.pid
         try:
-            stat = Path(f"/proc/{self.popen.pid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
-            return self._cpu
-        fields = stat.rsplit(")", 1)[1].split()
-        self._cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        return self._cpu
+            children = []
+        return [pid, *map(int, children)]
+
+    def cpu_s(self) -> float:
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            self._cpu[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return sum(self._cpu.values())
 
     def peak_rss_mb(self) -> float:
-        try:
-            status = Path(f"/proc/{self.popen.pid}/status").read_text()
-        except OSError:
-            return self._rss
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                self._rss = int(line.split()[1]) / 1024
-        return self._rss
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self._rss[pid] = int(line.split()[1]) / 1024
+        return sum(self._rss.values())
 
     def ended(self) -> str | None:
         """Why the process ended before it was stopped (its exit code and log), or None."""
@@ -250,17 +265,20 @@ def action_ms(value: bytes) -> int | None:
 
 
 def segue_processed(proc: Proc) -> float:
-    try:
-        url = f"http://127.0.0.1:{proc.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("segue_profile_updates_total ")
-    )
+    total = 0.0
+    for port in proc.metrics_ports:
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            continue
+        total += sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("segue_profile_updates_total ")
+        )
+    return total
 
 
 def plain_topics(bootstrap: str, tag: str) -> tuple[str, str]:
@@ -337,7 +355,9 @@ def start_runtime(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[s
     return proc, [target], source
 
 
-def start_segue(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
+def start_segue(
+    bootstrap: str, profile: str, tmp: Path, processes: int = 1
+) -> tuple[Proc, list[str], str]:
     prefix = f"s{uuid.uuid4().hex[:6]}."
     settings = Settings(bootstrap_servers=bootstrap, broker_profile=profile, topic_prefix=prefix)
     apply_topics(settings)
@@ -351,8 +371,13 @@ def start_segue(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str
         "SEGUE_METRICS_PORT": str(free_port()),
         "SEGUE_LOG_LEVEL": "warning",
     }
-    proc = Proc([sys.executable, "-m", "app", "worker"], env, tmp / f"segue-{prefix}log")
+    args = [sys.executable, "-m", "app", "worker", "--processes", str(processes)]
+    proc = Proc(args, env, tmp / f"segue-{prefix}log", processes)
     return proc, list(names.actions.values()), names.events
+
+
+def start_segue_2p(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[str], str]:
+    return start_segue(bootstrap, profile, tmp, processes=2)
 
 
 PIPELINES = [
@@ -360,6 +385,7 @@ PIPELINES = [
     Pipeline("framework", start_framework, forwarded_ms),
     Pipeline("runtime", start_runtime, forwarded_ms),
     Pipeline("segue", start_segue, action_ms, segue_processed),
+    Pipeline("segue-2p", start_segue_2p, action_ms, segue_processed),
 ]
 
 
@@ -513,6 +539,7 @@ def plot(results: list[Result], path: Path) -> None:
         "framework": "tab:orange",
         "runtime": "tab:purple",
         "segue": "tab:green",
+        "segue-2p": "tab:olive",
     }
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for r in results:
@@ -636,7 +663,7 @@ def result_table(results: list[Result], rates: list[int]) -> list[str]:
     cells = [
         f"{name}/limit = {ratio(r.throughput, lim.throughput)}, "
         f"{name}/framework = {ratio(r.throughput, fw.throughput)}"
-        for name in ("runtime", "segue")
+        for name in ("runtime", "segue", "segue-2p")
         if (r := by.get(name)) is not None
     ]
     md += ["", f"Ratios (throughput): {'; '.join(cells)}."]

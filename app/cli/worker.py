@@ -26,14 +26,26 @@ def worker(
         "--policies",
         help="policies.yaml (default: ./policies.yaml if present, else no policies).",
     ),
+    processes: int = typer.Option(
+        1,
+        "--processes",
+        min=1,
+        help="Worker processes side by side (one core each; metrics on METRICS_PORT + i).",
+    ),
 ) -> None:
     """Run the stream worker: ingest, profiles, journeys and timers on the configured broker."""
     from app.worker.run import StartError, run_worker
 
     if policies is None and DEFAULT_POLICIES.is_file():
         policies = DEFAULT_POLICIES
+    settings = load_settings()
+    if processes > 1:
+        from app.worker.processes import run_processes
+
+        code = run_processes(processes, worker_id, journeys, policies, settings.metrics_port)
+        raise typer.Exit(code)
     try:
-        run_worker(load_settings(), worker_id, journeys, policies)
+        run_worker(settings, worker_id, journeys, policies)
     except StartError as exc:
         typer.echo(f"segue worker: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -9,6 +9,7 @@ uses the wall clock itself: a wait that spans a worker restart.
 
 from __future__ import annotations
 
+import copy
 import signal
 import time
 from collections import defaultdict
@@ -133,6 +134,28 @@ def test_a_second_worker_takes_partitions_and_their_timers(
     # both workers did part of the work
     assert second.metric("segue_profile_updates_total") > 0
     assert first.metric("segue_profile_updates_total") > 0
+
+
+def test_two_processes_of_one_worker_share_the_work_and_give_the_replay_actions(
+    deployment: Deployment, start_worker: Any
+) -> None:
+    start = future_ms()
+    events = journey_events(300, 30, seed=5, start_ms=start)
+    until = start + 300 * 100 + 60_000
+    events += clock_events(deployment.settings.partitions, until, "end")
+    expected = Expected(events, until)
+
+    worker = start_worker("0", *WORKER_ARGS, "--processes", "2")
+    second = copy.copy(worker)  # child 1 serves its metrics on the next port
+    second.metrics_port = worker.metrics_port + 1
+    for child in (worker, second):
+        child.wait_for("a process to own partitions", lambda c=child: owns_partitions(c))
+    produce_events(deployment, events)
+    live = wait_for_actions(deployment, [worker], expected)
+    assert_same_actions(live, expected)
+    wait_for_state(deployment, worker, expected)
+    assert worker.metric("segue_profile_updates_total") > 0
+    assert second.metric("segue_profile_updates_total") > 0
 
 
 def owns_partitions(worker: Any) -> bool:
