@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run_bench import bench_events, make_producer, produce_all, segue_processed  # noqa: E402
 
-from app.broker.embedded import TansuBroker, free_port  # noqa: E402
+from app.broker.embedded import KafkaBroker, TansuBroker, free_port  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.topics.apply import apply_topics  # noqa: E402
 from app.topics.specs import TopicNames  # noqa: E402
@@ -37,7 +38,7 @@ class _Metrics:
     """What run_bench.segue_processed needs: a metrics port."""
 
     def __init__(self, port: int) -> None:
-        self.metrics_port = port
+        self.metrics_ports = [port]
 
 
 def frame_name(frame: str) -> str:
@@ -77,17 +78,19 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", default=tempfile.gettempdir() + "/segue-profile")
+    parser.add_argument("--broker", choices=["kafka", "tansu"], default="kafka")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="segue-prof-"))
-    broker = TansuBroker("127.0.0.1", free_port(), tmp)
+    kinds = {"kafka": KafkaBroker, "tansu": TansuBroker}
+    broker: Any = kinds[args.broker]("127.0.0.1", free_port(), tmp)
     broker.start()
     spy = None
     try:
         prefix = "prof."
         settings = Settings(
-            bootstrap_servers=broker.bootstrap, broker_profile="tansu", topic_prefix=prefix
+            bootstrap_servers=broker.bootstrap, broker_profile=args.broker, topic_prefix=prefix
         )
         apply_topics(settings)
         events = bench_events(args.events, max(args.events // 20, 100))
@@ -97,7 +100,7 @@ def main() -> None:
         env = {
             **os.environ,
             "SEGUE_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "SEGUE_BROKER_PROFILE": "tansu",
+            "SEGUE_BROKER_PROFILE": args.broker,
             "SEGUE_TOPIC_PREFIX": prefix,
             "SEGUE_STATE_DIR": str(tmp / "state"),
             "SEGUE_METRICS_PORT": str(port),

@@ -3,7 +3,7 @@
     .venv/bin/python bench/scale_state.py --profiles 100000      # quick: a few minutes
     nice -n 10 .venv/bin/python bench/scale_state.py --profiles 1000000   # `make bench-scale`
 
-On a fresh embedded broker, two deployments (topic prefixes) get a changelog of realistic
+On a fresh embedded broker (``--broker kafka``, the default, or ``tansu``), two deployments (topic prefixes) get a changelog of realistic
 profiles each: a small one (``--small``, 10,000) and the big one (``--profiles``). The values
 are what the journey agent stores, ``{"sources", "profile", "journeys"}``, as the runtime's
 stores write them to their changelogs (key: the customer id in UTF-8, value: orjson), each
@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from app.broker.embedded import TansuBroker, free_port  # noqa: E402
+from app.broker.embedded import KafkaBroker, TansuBroker, free_port  # noqa: E402
 from app.core.envelope import validate_event  # noqa: E402
 from app.core.journeys import Engine, load_journeys, load_policies  # noqa: E402
 from app.core.journeys.state import next_due  # noqa: E402
@@ -259,11 +259,11 @@ class Worker:
         env = {
             **os.environ,
             "SEGUE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "SEGUE_BROKER_PROFILE": "tansu",
+            "SEGUE_BROKER_PROFILE": settings.broker_profile,
             "SEGUE_TOPIC_PREFIX": settings.topic_prefix,
             "SEGUE_STATE_DIR": str(state_dir),
             "SEGUE_METRICS_PORT": str(self.port),
-            "SEGUE_LOG_LEVEL": "info",  # "Worker ready" marks the end of recovery
+            "SEGUE_LOG_LEVEL": "info",  # the runtime's "assigned:" line marks the end of recovery
         }
         self.started = time.monotonic()
         with log_path.open("wb") as fh:
@@ -525,6 +525,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None, help="events per deployment")
     parser.add_argument("--keep", metavar="DIR", help="keep the worker logs in DIR")
     parser.add_argument(
+        "--broker", choices=["kafka", "tansu"], default="kafka", help="the embedded broker"
+    )
+    parser.add_argument(
         "--measure-disk",
         metavar="STATE_DIR",
         help="only flush, compact and measure a (copied) worker state folder holding --profiles",
@@ -549,7 +552,8 @@ def main() -> None:
     events = cost_events(6, n_events)
 
     tmp = Path(tempfile.mkdtemp(prefix="segue-scale-"))
-    broker = TansuBroker("127.0.0.1", free_port(), tmp)
+    kinds = {"kafka": KafkaBroker, "tansu": TansuBroker}
+    broker: Any = kinds[args.broker]("127.0.0.1", free_port(), tmp)
     broker.start()
     workers: list[Worker] = []
     deployments = [
@@ -558,7 +562,7 @@ def main() -> None:
         for settings in [
             Settings(
                 bootstrap_servers=broker.bootstrap,
-                broker_profile="tansu",
+                broker_profile=args.broker,
                 topic_prefix=f"{name}{os.getpid()}.",
             )
         ]
@@ -595,7 +599,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def broker_rss_mb(broker: TansuBroker) -> float:
+def broker_rss_mb(broker: Any) -> float:
     pid = broker.pid()
     if pid is None:
         return 0.0

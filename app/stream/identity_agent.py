@@ -177,20 +177,26 @@ class IngestRouter:
         self.send_to = Sender(names, sink, partitions)
         self.claims = Claims(self.send_to)
 
-    def send(self, out: Batch, event: dict[str, Any]) -> None:
+    def send(self, out: Batch, event: dict[str, Any], here: int | None = None) -> bool:
+        """Route ``event``; True when it stays: it has a customer id whose partition is
+        ``here`` (the caller's own customer partition), so the caller handles it itself
+        instead of sending it through customer-events. Its claims are sent either way."""
         customer = event["customer_id"]
         send_to = self.send_to
         source = event["source"]
         if customer is None:
             send_to.begin(f"{source['topic']}/{source['partition']}", source["offset"])
             send_to.identity(out, _ANON + event["anonymous_id"], {"op": ROUTE, "event": event})
-            return
-        send_to.customer(out, customer, event)
+            return False
+        stays = here is not None and partition_for(customer.encode(), send_to.partitions) == here
+        if not stays:
+            send_to.customer(out, customer, event)
         if event["anonymous_id"] is None and not event["context"]:
-            return  # the common case: nothing to claim
+            return stays  # the common case: nothing to claim
         send_to.begin(f"{source['topic']}/{source['partition']}", source["offset"])
         for ident in identifiers_of(event, self.config):
             self.claims.send(out, ident, customer, "customer_id", event)
+        return stays
 
 
 @dataclass(slots=True)

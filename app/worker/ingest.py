@@ -23,9 +23,16 @@ AGENT = "ingest"
 
 
 def forward(
-    names: TopicNames, sink: Outlet, out: Batch, router: IngestRouter, message: Any
-) -> None:
-    """One consumed input record (a confluent-kafka Message) to where identity says."""
+    names: TopicNames,
+    sink: Outlet,
+    out: Batch,
+    router: IngestRouter,
+    message: Any,
+    here: int | None = None,
+) -> dict[str, Any] | None:
+    """One consumed input record (a confluent-kafka Message) to where identity says. With
+    ``here`` (the caller owns that customer partition), an event of a customer of partition
+    ``here`` is not forwarded: it is returned, for the caller to handle at once."""
     topic, value, key = message.topic(), message.value(), message.key()
     metrics.EVENTS_IN.labels(topic).inc()
     try:
@@ -44,7 +51,7 @@ def forward(
             message.timestamp()[1],
         )
         sink.produce(out, names.dlq, key, orjson.dumps(record))
-        return
+        return None
     metrics.EVENTS_ACCEPTED.inc()
     # Where it came from: lets the journey agent drop a record forwarded twice (a crash before
     # the commit) and measure latency from the input's broker timestamp.
@@ -54,13 +61,19 @@ def forward(
         "offset": message.offset(),
         "timestamp": message.timestamp()[1],
     }
-    router.send(out, valid)
+    return valid if router.send(out, valid, here) else None
 
 
-def ingest_agent(names: TopicNames, sink: Outlet, router: IngestRouter) -> Agent:
+def ingest_agent(
+    names: TopicNames, sink: Outlet, router: IngestRouter, topics: tuple[str, ...]
+) -> Agent:
+    """For input topics not co-partitioned with customer-events (another partition count):
+    every event goes through customer-events. Co-partitioned inputs are the journeys agent's
+    (app/worker/journeys.py), which handles an event on its customer's partition at once."""
+
     def handle(batch: PartitionBatch) -> None:
         out = sink.batch()
         for message in batch.records:
             forward(names, sink, out, router, message)
 
-    return Agent(AGENT, tuple(names.inputs), handle)
+    return Agent(AGENT, topics, handle)

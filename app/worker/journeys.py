@@ -11,6 +11,7 @@ has the batch's outputs on the broker (app/runtime/checkpoint.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,18 +97,43 @@ class RuntimeSink:
         self.producer.produce(topic, key, value, partition=partition, on_delivered=on_delivered)
 
 
-def journeys_agent(processor: JourneyProcessor, topic: str) -> Agent:
-    """``processor`` must have been made with a RuntimeSink and a PartitionClocks index."""
+#: validates an input record and routes it; returns the event when it stays on ``here``
+Admit = Callable[[Batch, Any, int], "dict[str, Any] | None"]
+
+
+def journeys_agent(
+    processor: JourneyProcessor,
+    topic: str,
+    inputs: tuple[str, ...] = (),
+    admit: Admit | None = None,
+) -> Agent:
+    """``processor`` must have been made with a RuntimeSink and a PartitionClocks index.
+
+    ``inputs``: input topics co-partitioned with ``topic`` (customer-events), read by this agent
+    too: the range assignment gives partition i of each to the same process, so an event already
+    on its customer's partition is handled here at once (``admit`` returns it) instead of going
+    through customer-events; the others (anonymous, on another partition) are routed by
+    ``admit`` (app/worker/ingest.py) and come back through ``topic``."""
     stores = PartitionStores()
+    direct = frozenset(inputs)
+    if direct and admit is None:
+        raise ValueError("input topics need an admit function")
 
     def handle(batch: PartitionBatch) -> None:
         timers = batch.timers
         assert timers is not None
         here = Here(batch.stores[PROFILES], timers)
         items = []
+        out = processor.sink.batch()
         message: Any  # a consumed record: key, value and offset are all there
         for message in batch.records:
-            value = orjson.loads(message.value())
+            if direct and message.topic() in direct:
+                assert admit is not None
+                value = admit(out, message, batch.partition)
+                if value is None:
+                    continue  # routed elsewhere, or dead-lettered
+            else:
+                value = orjson.loads(message.value())
             ts = value.get("ts")
             if ts is not None:
                 timers.saw(ts)
@@ -131,4 +157,4 @@ def journeys_agent(processor: JourneyProcessor, topic: str) -> Agent:
                 if jstate and (again := next_due(jstate)) is not None:
                     due.timers.schedule(key, again)
 
-    return Agent(AGENT, (topic,), handle, stores=(PROFILES,), on_due=on_due)
+    return Agent(AGENT, (*inputs, topic), handle, stores=(PROFILES,), on_due=on_due)

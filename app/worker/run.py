@@ -16,11 +16,13 @@ import logging
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import start_http_server
 
 from app.core.journeys import DefinitionError, Engine, load_journeys, load_policies
 from app.core.journeys.compiled import CompileError
+from app.kafka_io import partitions_of
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
 from app.runtime.loop import Runtime
@@ -28,10 +30,11 @@ from app.settings import Settings
 from app.stream.identity_agent import IdentityProcessor, IngestRouter
 from app.stream.journey_agent import JourneyProcessor
 from app.stream.latency import LatencyTracker
+from app.stream.sink import Batch
 from app.topics.apply import apply_topics
 from app.topics.specs import TopicNames
 from app.worker.identity import identity_agent
-from app.worker.ingest import ingest_agent
+from app.worker.ingest import forward, ingest_agent
 from app.worker.journeys import PartitionClocks, RuntimeSink, journeys_agent
 
 log = logging.getLogger("segue.worker")
@@ -86,6 +89,9 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         commit_interval_s=settings.commit_interval_ms / 1000,
         exactly_once=exactly_once,
         transactional_id=f"{group_id(settings)}-{worker_id}",
+        # static membership: a worker restarted under its id (a crash, a deploy) gets its
+        # partitions back without a rebalance; docs/live.md, "Rebalances"
+        instance_id=f"{group_id(settings)}-{worker_id}",
     )
     sink = RuntimeSink(runtime.producer)
     latency = LatencyTracker(settings.latency_budget_ms)
@@ -98,15 +104,31 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         latency,
         partitions=settings.partitions,
     )
-    runtime.add_agents(
-        [
-            ingest_agent(names, sink, IngestRouter(names, sink, settings.partitions, config)),
-            identity_agent(
-                IdentityProcessor(names, sink, settings.partitions, config), names.identity
-            ),
-            journeys_agent(journeys, names.customer_events),
-        ]
-    )
+    router = IngestRouter(names, sink, settings.partitions, config)
+
+    def admit(out: Batch, message: Any, partition: int) -> dict[str, Any] | None:
+        return forward(names, sink, out, router, message, here=partition)
+
+    # inputs with customer-events' partition count are co-partitioned with it (the range
+    # assignment): their events on the right partition skip the hop through customer-events
+    counts = {t: len(partitions_of(runtime.consumer, t)) for t in names.inputs}
+    direct = tuple(t for t in names.inputs if counts[t] == settings.partitions)
+    hopped = tuple(t for t in names.inputs if counts[t] != settings.partitions)
+    for topic in hopped:
+        log.warning(
+            "input %s has %d partitions, customer-events %d: its events all go through "
+            "customer-events (one more hop each)",
+            topic,
+            counts[topic],
+            settings.partitions,
+        )
+    agents = [
+        identity_agent(IdentityProcessor(names, sink, settings.partitions, config), names.identity),
+        journeys_agent(journeys, names.customer_events, direct, admit),
+    ]
+    if hopped:
+        agents.append(ingest_agent(names, sink, router, hopped))
+    runtime.add_agents(agents)
     reported = [time.monotonic()]
 
     def report() -> None:

@@ -89,3 +89,65 @@ def test_batches_and_due_timers_give_the_replay_actions(tmp_path: Path) -> None:
     rebuilt = PartitionTimers(due_store)
     for key, record in profiles.items():
         assert rebuilt.due_of(key) == next_due(record["journeys"])
+
+
+class InputRecord(Record):
+    """An input record as consumed: topic, partition, key and broker timestamp too."""
+
+    def __init__(self, event: dict[str, Any], partition: int, offset: int) -> None:
+        super().__init__(event, offset)
+        self._partition, self._key = partition, event["customer_id"].encode()
+
+    def topic(self) -> str:
+        return "events"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def key(self) -> bytes:
+        return self._key
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, T0)
+
+
+def test_an_event_on_its_customers_partition_is_handled_at_once_the_others_are_forwarded(
+    tmp_path: Path,
+) -> None:
+    from app.core.identity import IdentityConfig
+    from app.kafka_io import partition_for
+    from app.stream.identity_agent import IngestRouter
+    from app.worker.ingest import forward
+
+    names = TopicNames(Settings())
+    kafka = CapturingProducer()
+    producer = RuntimeProducer(kafka)  # type: ignore[arg-type]
+    sink = RuntimeSink(producer)
+    processor = JourneyProcessor(
+        engine(), names, sink, PartitionClocks(), LatencyTracker(200), clock=lambda: T0 / 1000
+    )
+    router = IngestRouter(names, sink, 4, IdentityConfig())
+    agent = journeys_agent(
+        processor,
+        names.customer_events,
+        ("events",),
+        lambda out, message, here: forward(names, sink, out, router, message, here=here),
+    )
+    raw = [{"event_id": f"x-{i}", "type": "PageViewed", "customer_id": f"c-{i}"} for i in range(12)]
+    for event in raw:
+        event["timestamp"] = "2027-01-15T08:00:00Z"
+    mine = [e for e in raw if partition_for(e["customer_id"].encode(), 4) == 0]
+    others = [e for e in raw if e not in mine]
+    assert mine and others
+    stores = {PROFILES: PartitionStore(tmp_path / "p"), "due": PartitionStore(tmp_path / "d")}
+    timers = PartitionTimers(stores["due"])
+    records = [InputRecord(e, 0, i) for i, e in enumerate(raw)]  # all read from partition 0
+    agent.handle(PartitionBatch(0, records, stores, producer, timers))  # type: ignore[arg-type]
+
+    forwarded = [
+        orjson.loads(v)["customer_id"] for t, v in kafka.sent if t == names.customer_events
+    ]
+    assert sorted(forwarded) == sorted(e["customer_id"] for e in others)
+    profiles = stores[PROFILES]  # folded here, without a record through customer-events
+    assert all(profiles.get(e["customer_id"])["profile"]["counts"] for e in mine)
+    assert all(profiles.get(e["customer_id"]) is None for e in others)
