@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 from confluent_kafka import (
     Consumer,
     KafkaError,
@@ -59,11 +58,6 @@ def make_consumer(settings: Settings, group_id: str | None = None, **extra: Any)
     conf.update(compat.consumer_overrides(settings))
     conf.update(extra)
     return Consumer(conf)
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition a key lands on with the Java-compatible (murmur2) partitioner."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def partitions_of(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> list[int]:

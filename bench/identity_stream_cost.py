@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 from app.core.envelope import validate_event  # noqa: E402
 from app.core.identity import IdentityConfig  # noqa: E402
-from app.kafka_io import partition_for  # noqa: E402
+from app.partitioner import partition_for  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import DEFAULT_START_MS, simulate  # noqa: E402
 from app.stream.identity_agent import IdentityProcessor, IngestRouter  # noqa: E402

@@ -73,7 +73,14 @@ class Proc:
     """A pipeline process and its child processes (``segue worker --processes N``), with their
     CPU time and peak RSS read from /proc, summed."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path, processes: int = 1) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        processes: int = 1,
+        cwd: Path = ROOT,
+    ) -> None:
         port = int(env.get("SEGUE_METRICS_PORT", "0"))
         self.metrics_ports = [port + i for i in range(processes)] if port else []
         self.log = log
@@ -82,7 +89,7 @@ class Proc:
         self._rss: dict[int, float] = {}
         with log.open("wb") as fh:
             self.popen = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT
+                args, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT
             )
 
     def pids(self) -> list[int]:

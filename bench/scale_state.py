@@ -56,7 +56,7 @@ from app.core.envelope import validate_event  # noqa: E402
 from app.core.journeys import Engine, load_journeys, load_policies  # noqa: E402
 from app.core.journeys.state import next_due  # noqa: E402
 from app.core.timeutil import format_ms, parse_rfc3339  # noqa: E402
-from app.kafka_io import partition_for  # noqa: E402
+from app.partitioner import partition_for  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim import simulate  # noqa: E402
 from app.stream.journey_agent import applied_before, new_record  # noqa: E402

@@ -18,7 +18,8 @@ import typer
 from app.cli import app
 from app.core.identity import ANONYMOUS, CONTEXT_KINDS
 from app.core.timeutil import format_ms
-from app.kafka_io import partition_for, read_partitions
+from app.kafka_io import read_partitions
+from app.partitioner import partition_for
 from app.settings import Settings, load_settings
 from app.topics.specs import TopicNames
 

@@ -81,20 +81,49 @@ def decode_event(raw: bytes | bytearray | memoryview | str | None) -> Event:
     return validate_event(obj)
 
 
+def _plainly_valid(obj: dict[str, Any]) -> int | None:
+    """The epoch ms of an envelope in the form producers nearly always send (every field of
+    the expected type and length, the timestamp normalised), else None: then the compiled
+    schema decides and says why. A subset of event.schema.json, so it never accepts what the
+    schema refuses (a property test holds it to that); it saves the schema's ~8 us per event."""
+    event_id, kind = obj.get("event_id"), obj.get("type")
+    if type(event_id) is not str or type(kind) is not str:
+        return None
+    if not (0 < len(event_id) <= 256 and 0 < len(kind) <= 128):
+        return None
+    customer, anonymous = obj.get("customer_id"), obj.get("anonymous_id")
+    if customer is not None and (type(customer) is not str or len(customer) > 256):
+        return None
+    if anonymous is not None and (type(anonymous) is not str or len(anonymous) > 256):
+        return None
+    if not customer and not anonymous:
+        return None
+    properties, context = obj.get("properties"), obj.get("context")
+    if properties is not None and type(properties) is not dict:
+        return None
+    if context is not None and type(context) is not dict:
+        return None
+    timestamp = obj.get("timestamp")
+    return _canonical_ms(timestamp) if type(timestamp) is str else None
+
+
 def validate_event(obj: Any) -> Event:
     """Validate a decoded envelope and return its normalised form."""
     if not isinstance(obj, dict):
         raise InvalidEvent(f"envelope must be a JSON object, got {type(obj).__name__}")
-    try:
-        _validate(obj)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        if exc.rule == "anyOf":  # the only anyOf in the schema is the id requirement
-            raise InvalidEvent(
-                "missing id: one of customer_id / anonymous_id must be a non-empty string"
-            ) from None
-        raise InvalidEvent(f"schema: {exc.message}") from None
+    ts = _plainly_valid(obj)
+    if ts is None:
+        try:
+            _validate(obj)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            if exc.rule == "anyOf":  # the only anyOf in the schema is the id requirement
+                raise InvalidEvent(
+                    "missing id: one of customer_id / anonymous_id must be a non-empty string"
+                ) from None
+            raise InvalidEvent(f"schema: {exc.message}") from None
     timestamp = obj["timestamp"]
-    ts = _canonical_ms(timestamp) if type(timestamp) is str else None
+    if ts is None:
+        ts = _canonical_ms(timestamp) if type(timestamp) is str else None
     if ts is None:
         try:
             ts = parse_rfc3339(timestamp)

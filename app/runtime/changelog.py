@@ -68,7 +68,10 @@ def recover(
     stalled_since = time.monotonic()
     try:
         while True:
-            messages = consumer.consume(RECOVERY_BATCH, 0.5)
+            # what has arrived, at once: consume(n, timeout) alone waits out its whole
+            # timeout for a partition holding fewer than n records (most of them)
+            first = consumer.poll(0.5)
+            messages = [first, *consumer.consume(RECOVERY_BATCH - 1, 0)] if first else []
             records: list[Change] = []
             for message in messages:
                 error = message.error()

@@ -96,7 +96,9 @@ class Checkpoint:
         if not self.exactly_once:  # (one transaction makes the order moot)
             self._flush()
             crash_point("outputs-flushed")
-        header = [(SOURCE_HEADER, source_header(self.offsets))]
+        header: list[tuple[str, str | bytes | None]] = [
+            (SOURCE_HEADER, source_header(self.offsets))
+        ]
         written: list[tuple[StoreSlot, list[Change]]] = []
         for slot in self.stores.values():
             if not slot.store.dirty:

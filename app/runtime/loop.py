@@ -161,6 +161,7 @@ class Runtime:
                     # what has arrived, at once: consume(n, timeout) alone would hold a
                     # partial batch for the whole timeout, adding it to every record's latency
                     self.handle([first, *consumer.consume(self.batch_max - 1, 0)])
+                self.producer.poll()  # delivery reports (latency, errors), once per turn
                 if self.timers:
                     self.fire_due()
                 if time.monotonic() - self._last_commit >= self.commit_interval_s:
@@ -364,6 +365,10 @@ class Runtime:
                     "fetch.max.bytes": 64 * 1024 * 1024,
                     "max.partition.fetch.bytes": 16 * 1024 * 1024,
                     "enable.partition.eof": False,
+                    # one fetch in flight per broker: after a partition is read to its end,
+                    # the broker holds the next (empty) fetch this long, and the next
+                    # partition's first fetch waits behind it (500 ms by default, per store)
+                    "fetch.wait.max.ms": 10,
                 },
             )
         return self._restorer

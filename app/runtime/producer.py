@@ -9,8 +9,6 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from app.kafka_io import produce_or_wait
-
 OnDelivered = Callable[[int], None]  # called with the delivery time, epoch ms
 
 
@@ -32,30 +30,56 @@ class RuntimeProducer:
         value: bytes | None,
         partition: int | None = None,
         on_delivered: OnDelivered | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
         track: bool = False,
     ) -> None:
-        """Queue one record. ``track``: remember its offset (changelog records)."""
-        errors, offsets = self.errors, self.offsets
+        """Queue one record. ``track``: remember its offset (changelog records). Delivery
+        reports are served by ``poll`` (the runtime's loop, once per turn) and by ``flush``."""
+        if on_delivered is None and not track:
+            report = self._report_error  # most outputs: one shared callback, no closure
+        else:
+            errors, offsets = self.errors, self.offsets
 
-        def report(err: KafkaError | None, msg: Any) -> None:
-            if err is not None:
-                errors.append(f"{topic}: {err.str()}")
+            def report(err: KafkaError | None, msg: Any) -> None:
+                if err is not None:
+                    errors.append(f"{topic}: {err.str()}")
+                    return
+                if track:
+                    tp = (topic, msg.partition())
+                    offset = msg.offset()
+                    if offset > offsets.get(tp, -1):
+                        offsets[tp] = offset
+                if on_delivered is not None:
+                    on_delivered(int(time.time() * 1000))
+
+        producer = self.producer
+        while True:
+            try:
+                if partition is None:
+                    producer.produce(
+                        topic, value=value, key=key, on_delivery=report, headers=headers
+                    )
+                else:
+                    producer.produce(
+                        topic,
+                        value=value,
+                        key=key,
+                        partition=partition,
+                        on_delivery=report,
+                        headers=headers,
+                    )
                 return
-            if track:
-                tp = (topic, msg.partition())
-                offset = msg.offset()
-                if offset > offsets.get(tp, -1):
-                    offsets[tp] = offset
-            if on_delivered is not None:
-                on_delivered(int(time.time() * 1000))
+            except BufferError:
+                # the local queue is full: serve delivery reports until there is room
+                # (back-pressure from the broker, never a lost record)
+                producer.poll(0.01)
 
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": report}
-        if partition is not None:
-            kwargs["partition"] = partition
-        if headers:
-            kwargs["headers"] = headers
-        produce_or_wait(self.producer, topic, **kwargs)
+    def _report_error(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(f"{msg.topic()}: {err.str()}")
+
+    def poll(self) -> None:
+        """Serve the delivery reports that have arrived (without waiting)."""
         self.producer.poll(0)
 
     def flush(self, timeout_s: float) -> None:

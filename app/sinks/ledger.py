@@ -13,7 +13,8 @@ from __future__ import annotations
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from app.kafka_io import make_consumer, partition_for, partitions_of, watermarks
+from app.kafka_io import make_consumer, partitions_of, watermarks
+from app.partitioner import partition_for
 from app.settings import Settings
 
 

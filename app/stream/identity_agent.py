@@ -45,7 +45,7 @@ import orjson
 from prometheus_client import Counter
 
 from app.core.identity import ANONYMOUS, IdentityConfig, Link, apply_link, identifiers_of
-from app.kafka_io import partition_for
+from app.partitioner import partition_for
 from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
 

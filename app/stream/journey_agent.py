@@ -42,9 +42,10 @@ from app.core.journeys import Engine, Outcome
 from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms, parse_rfc3339
-from app.kafka_io import partition_for
+from app.partitioner import partition_for
 from app.stream import metrics
 from app.stream.latency import LatencyTracker
+from app.stream.metrics import child
 from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
 
@@ -354,7 +355,7 @@ class JourneyProcessor:
     ) -> None:
         if outcome.transitions:
             for t in outcome.transitions:
-                TRANSITIONS.labels(t.journey, t.kind).inc()
+                child(TRANSITIONS, t.journey, t.kind).inc()
         if not outcome.actions and not outcome.decisions:
             return
         now = int(self.clock() * 1000)
@@ -373,12 +374,12 @@ class JourneyProcessor:
                 orjson.dumps(action),
                 on_delivered=self._on_delivered(partition, source_ts, action),
             )
-            out.pending.append(ACTIONS.labels(channel, action["journey"]).inc)
+            out.pending.append(child(ACTIONS, channel, action["journey"]).inc)
         for decision in outcome.decisions:
             decision["decided_at"] = decided_at
             decision["source_timestamp"] = source_at
             sink.produce(batch, self.names.decisions, kbytes, orjson.dumps(decision))
-            out.pending.append(DECISIONS.labels(decision["reason"]).inc)
+            out.pending.append(child(DECISIONS, decision["reason"]).inc)
 
     def _on_delivered(
         self, partition: int, source_ts: int | None, action: dict[str, Any]

@@ -14,6 +14,8 @@ import logging
 from hdrh.histogram import HdrHistogram
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.stream.metrics import child
+
 log = logging.getLogger("segue.latency")
 
 #: 1 ms .. 1 hour, 2 significant digits: ~30 KB per histogram
@@ -61,9 +63,9 @@ class LatencyTracker:
         total.record_value(value)
         self.window[partition].record_value(value)
         label = str(partition)
-        LATENCY.labels(label).observe(latency_ms / 1000)
+        child(LATENCY, label).observe(latency_ms / 1000)
         if latency_ms > self.budget_ms:
-            OVER_BUDGET.labels(label).inc()
+            child(OVER_BUDGET, label).inc()
 
     def report(self) -> list[tuple[int, int, int]]:
         """Close the window: update the gauges, count and log breaches.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter
 
 EVENTS_IN = Counter("segue_events_in_total", "Records read from the input topics", ["topic"])
@@ -23,3 +25,17 @@ PROFILES_CREATED = Counter(
 def reason_kind(reason: str) -> str:
     """A low-cardinality label for a DLQ reason ('bad JSON: ...' -> 'bad JSON')."""
     return reason.split(":", 1)[0][:40]
+
+
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered: prometheus-client's ``labels`` costs a few
+    microseconds (it checks and joins the values under a lock), too much once per event. The
+    label values of the hot paths are few (topics, partitions, channels, journeys)."""
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found

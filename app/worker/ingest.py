@@ -34,7 +34,7 @@ def forward(
     ``here`` (the caller owns that customer partition), an event of a customer of partition
     ``here`` is not forwarded: it is returned, for the caller to handle at once."""
     topic, value, key = message.topic(), message.value(), message.key()
-    metrics.EVENTS_IN.labels(topic).inc()
+    metrics.child(metrics.EVENTS_IN, topic).inc()
     try:
         valid = decode_event(value)
         if not key:

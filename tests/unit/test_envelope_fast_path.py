@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core import envelope
@@ -116,3 +116,58 @@ def test_normalised_event_fields() -> None:
 def test_required_fields(obj: Any) -> None:
     with pytest.raises(InvalidEvent):
         validate_event(obj)
+
+
+def _field(valid: Any, *edges: Any) -> st.SearchStrategy[Any]:
+    """Mostly a valid value, sometimes one at or past the schema's edges: each example is a
+    valid envelope with a field or two off, where a too-lax fast check would show."""
+    return st.one_of(st.just(valid), st.just(valid), st.sampled_from(edges))
+
+
+_EDGE_TEXT = ("", "x" * 256, "x" * 257, 7, None, ["e"])
+_ENVELOPES = st.fixed_dictionaries(
+    {
+        "event_id": _field("e-1", *_EDGE_TEXT),
+        "type": _field("CartAbandoned", "", "t" * 128, "t" * 129, 1.5, None),
+        "customer_id": _field("c-1", "", "c" * 256, "c" * 257, 3, None),
+        "anonymous_id": _field(None, "", "a-1", "a" * 256, "a" * 257, False),
+        "timestamp": st.one_of(
+            st.integers(LOW, HIGH).map(format_ms),
+            st.sampled_from(["2026-11-23T08:00:00+01:00", "2026-11-23T08:00:00.000Z", "", 5]),
+        ),
+        "properties": _field({"cart_value": 1}, None, [], "p", 0),
+        "context": _field({}, None, [1], "c", True),
+    }
+)
+
+
+_ABSENT = st.one_of(
+    st.just(set()),
+    st.just(set()),
+    st.sets(st.sampled_from(["event_id", "type", "timestamp", "customer_id"]), max_size=2),
+)
+
+
+@settings(max_examples=400)
+@given(_ENVELOPES, _ABSENT)
+def test_the_plain_form_check_accepts_only_what_the_schema_accepts(
+    obj: dict[str, Any], absent: set[str]
+) -> None:
+    """The fast check is a subset of event.schema.json: what it passes, the schema passes, and
+    its time is the full parser's."""
+    for name in absent:
+        obj.pop(name)
+    fast = envelope._plainly_valid(obj)
+    try:
+        envelope._validate(obj)
+        schema_ok = True
+    except Exception:
+        schema_ok = False
+    if fast is not None:
+        assert schema_ok, obj
+        assert fast == parse_rfc3339(obj["timestamp"])
+
+
+def test_the_plain_form_check_takes_the_common_envelope() -> None:
+    obj = envelope_with("2026-11-23T08:00:00Z", properties={"a": 1}, context={}, anonymous_id=None)
+    assert envelope._plainly_valid(obj) == parse_rfc3339("2026-11-23T08:00:00Z")

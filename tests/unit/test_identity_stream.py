@@ -15,7 +15,7 @@ from app.core.envelope import validate_event
 from app.core.identity import IdentityConfig
 from app.core.identity_replay import replay_resolved
 from app.core.timeutil import format_ms
-from app.kafka_io import partition_for
+from app.partitioner import partition_for
 from app.settings import Settings
 from app.stream.identity_agent import MARK_PREFIX, IdentityProcessor, IngestRouter
 from app.stream.journey_agent import Item, JourneyProcessor

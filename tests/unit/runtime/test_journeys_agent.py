@@ -115,7 +115,7 @@ def test_an_event_on_its_customers_partition_is_handled_at_once_the_others_are_f
     tmp_path: Path,
 ) -> None:
     from app.core.identity import IdentityConfig
-    from app.kafka_io import partition_for
+    from app.partitioner import partition_for
     from app.stream.identity_agent import IngestRouter
     from app.worker.ingest import forward
 
