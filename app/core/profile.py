@@ -108,3 +108,19 @@ def _not_newer(stamps: Stamps | None, name: str, ts: int) -> bool:
     """Whether the value kept for ``name`` is not newer than an event at ``ts`` (ties: later wins)."""
     kept = time_of(stamps, name)
     return kept is None or kept <= ts
+
+
+#: what a recipient snapshot leaves out: bookkeeping (the stamps, the web session) and the
+#: handoff lists, which an ``agent`` action carries in its own ``context``
+_NOT_FOR_RECIPIENTS = frozenset({"attr_ts", "consent_ts", "session", "recent", "transcript"})
+
+
+def recipient_snapshot(profile: Profile) -> Profile:
+    """The profile as a sink needs it to deliver an action (address, name, consent, counts),
+    copied: the profile goes on changing in place, the action keeps what it was decided on.
+    One level deep is enough, since folding replaces an attribute's value, never edits it."""
+    return {
+        name: dict(value) if type(value) is dict else value
+        for name, value in profile.items()
+        if name not in _NOT_FOR_RECIPIENTS
+    }

@@ -93,9 +93,9 @@ class SinkSettings(BaseSettings):
         "them without committing). At least the previous owner's commit_every.",
     )
     profiles: bool = Field(
-        default=True,
-        description="Follow the profiles changelog for template snapshots (else only an "
-        "action's own `profile` field is used).",
+        default=False,
+        description="Also follow the profiles changelog, for actions that carry no `profile` "
+        "snapshot (from producers other than Segue, whose actions all carry one).",
     )
     snapshot_wait_ms: int = Field(
         default=5000,

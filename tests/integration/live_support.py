@@ -18,7 +18,8 @@ from app.core.journeys.replay import order_events
 from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms
-from app.kafka_io import make_consumer, partition_for, watermarks
+from app.kafka_io import make_consumer, watermarks
+from app.partitioner import partition_for
 from app.runtime.timers import NEWEST_KEY
 from app.topics.specs import TopicNames
 from tests.integration.support import ROOT, Deployment, WorkerProcess, envelope_bytes
@@ -251,6 +252,6 @@ def run_replay(
     )
     assert replayed.returncode == 0, replayed.stderr.decode()
     return (
-        [orjson.loads(x) for x in actions.read_bytes().split()],
-        [orjson.loads(x) for x in decisions.read_bytes().split()],
+        [orjson.loads(x) for x in actions.read_bytes().splitlines()],
+        [orjson.loads(x) for x in decisions.read_bytes().splitlines()],
     )

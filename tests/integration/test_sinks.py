@@ -86,8 +86,14 @@ def test_actions_reach_real_providers_and_receipts_feed_the_profiles(
     sinks: list[SinkProcess] = []
     try:
         with smtp_server() as (smtp, smtp_port), http_server(SECRET.encode()) as (hook, url):
+            # these actions come from "another producer": no recipient snapshot on them, so
+            # the email sink follows the profiles changelog for the addresses
             email = start_sink(
-                deployment, "email", sinks, provider={"kind": "smtp", "port": smtp_port}
+                deployment,
+                "email",
+                sinks,
+                provider={"kind": "smtp", "port": smtp_port},
+                profiles="true",
             )
             webhook = start_sink(
                 deployment,

@@ -32,6 +32,7 @@ from app.core.journeys.compiled import (
 from app.core.journeys.hashing import action_id, in_holdout, split_draw
 from app.core.journeys.moment import Moment
 from app.core.journeys.outcome import ABORTED, COMPLETED, ENTERED, Outcome, Transition
+from app.core.profile import recipient_snapshot
 from app.core.stamps import restamp
 from app.core.timeutil import format_ms
 
@@ -273,6 +274,9 @@ class MomentRun:
             "entry": entry["n"],
             "model_version": self.engine.model_version,
             "context": context,
+            # the recipient: a sink delivers with the profile the action was decided on,
+            # without reading (or waiting for) the profiles changelog
+            "profile": recipient_snapshot(m.profile),
         }
 
     def _decide(self, record: dict[str, Any], decision: str, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.timeutil import parse_rfc3339
 from tests.unit.engine.helpers import FixedScorer, event, iso, journey, run, sent, u
 
 SEND = {"send": {"channel": "email", "template": "t"}}
@@ -43,7 +44,35 @@ def test_send_emits_the_full_action_record_at_the_moment_it_is_reached() -> None
         "entry": 1,
         "model_version": "none",
         "context": {"category": "promotional", "priority": 0, "visit": 1},
+        "profile": {
+            "id": "c-1",
+            "attributes": {},
+            "counts": {"Start": 1},
+            "first_seen": parse_rfc3339(iso("10:00")),
+            "last_seen": parse_rfc3339(iso("10:00")),
+            "consent": {},
+            "open_tickets": 0,
+            "lifetime_value": 0.0,
+        },
     }
+
+
+def test_the_recipient_snapshot_is_the_profile_when_decided_not_later() -> None:
+    j = journey(steps=[s("hi"), s("w", wait="1h"), s("again")])
+    result = run(
+        [j],
+        [
+            event("Start", "10:00", eid="e-1"),
+            event("Identify", "10:30", eid="e-2", email="a@example.com"),
+        ],
+        until="12:00",
+    )
+    first, second = result.actions
+    assert first["profile"]["attributes"] == {}  # the address came after the first send
+    assert second["profile"]["attributes"] == {"email": "a@example.com"}
+    assert second["profile"]["counts"] == {"Start": 1, "Identify": 1}
+    for action in result.actions:  # bookkeeping and handoff lists stay in the profile
+        assert not {"attr_ts", "consent_ts", "session", "recent"} & set(action["profile"])
 
 
 def test_wait_continues_its_duration_after_the_step_was_reached() -> None:
