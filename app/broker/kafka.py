@@ -20,7 +20,13 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from app.broker.process import BrokerProcess, EmbeddedBrokerError, free_port, port_open
+from app.broker.process import (
+    BrokerProcess,
+    EmbeddedBrokerError,
+    can_bind,
+    free_port,
+    port_open,
+)
 from app.paths import ROOT
 
 HEAP_OPTS = ["-Xms256m", "-Xmx1g"]
@@ -128,7 +134,7 @@ class KafkaBroker(BrokerProcess):
         if self._controller_port:
             return self._controller_port
         beside = self.port + 1
-        return beside if not port_open(self.host, beside) else free_port(self.host)
+        return beside if can_bind(self.host, beside) else free_port(self.host)
 
     def server_properties(self, controller_port: int) -> str:
         host = self.host

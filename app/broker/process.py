@@ -28,6 +28,17 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
+def can_bind(host: str, port: int) -> bool:
+    """Whether a server could listen on ``port`` now: nothing listens there and no connection
+    uses it as its local port (a connect test misses the second; a broker's bind then fails)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -38,23 +38,23 @@ def _load_validator() -> Any:
 _validate = _load_validator()
 
 # Producers (and the simulator) mostly send timestamps already in the normalised form
-# (UTC, ``Z``, ``.mmm`` only when non-zero): for those the text is kept and the epoch ms are
-# computed from a per-day cache, skipping a regex, a datetime parse and a strftime per event.
-_CANONICAL_UTC = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{3}))?Z\Z"
-)
+# (UTC, ``Z``, ``.mmm`` only when non-zero): for those the text is kept and the epoch ms come
+# from a cache of the second (``YYYY-MM-DDTHH:MM:SS``: many events share one), skipping a
+# regex, a datetime parse and a strftime per event.
+_CANONICAL_SECOND = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\Z")
 _DAY_MS: dict[str, int] = {}  # "2026-03-02" -> epoch ms of its UTC midnight
-_DAY_CACHE_SIZE = 100_000
+_SECOND_MS: dict[str, int] = {}  # "2026-03-02T10:00:00" -> epoch ms
+_CACHE_SIZE = 100_000
 
 
-def _canonical_ms(text: str) -> int | None:
-    """Epoch ms of a timestamp already in normalised form, else None (use the full parser)."""
-    match = _CANONICAL_UTC.match(text)
+def _second_ms(head: str) -> int | None:
+    """Epoch ms of ``YYYY-MM-DDTHH:MM:SS`` (UTC), else None."""
+    match = _CANONICAL_SECOND.match(head)
     if match is None:
         return None
-    day, hh, mm, ss, frac = match.groups()
+    day, hh, mm, ss = match.groups()
     hour, minute, second = int(hh), int(mm), int(ss)
-    if hour > 23 or minute > 59 or second > 59 or frac == "000":
+    if hour > 23 or minute > 59 or second > 59:
         return None
     base = _DAY_MS.get(day)
     if base is None:
@@ -62,10 +62,38 @@ def _canonical_ms(text: str) -> int | None:
             base = parse_rfc3339(f"{day}T00:00:00Z")  # also rejects 2026-02-30
         except TimeFormatError:
             return None
-        if len(_DAY_MS) >= _DAY_CACHE_SIZE:
+        if len(_DAY_MS) >= _CACHE_SIZE:
             _DAY_MS.clear()
         _DAY_MS[day] = base
-    return base + ((hour * 60 + minute) * 60 + second) * 1_000 + (int(frac) if frac else 0)
+    return base + ((hour * 60 + minute) * 60 + second) * 1_000
+
+
+def _canonical_ms(text: str) -> int | None:
+    """Epoch ms of a timestamp already in normalised form, else None (use the full parser)."""
+    size = len(text)
+    if size == 20:
+        if text[19] != "Z":
+            return None
+        millis = 0
+    elif size == 24:
+        digits = text[20:23]
+        if text[19] != "." or text[23] != "Z" or digits == "000":
+            return None
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        millis = int(digits)
+    else:
+        return None
+    head = text[:19]
+    base = _SECOND_MS.get(head)
+    if base is None:
+        base = _second_ms(head)
+        if base is None:
+            return None
+        if len(_SECOND_MS) >= _CACHE_SIZE:
+            _SECOND_MS.clear()
+        _SECOND_MS[head] = base
+    return base + millis
 
 
 def decode_event(raw: bytes | bytearray | memoryview | str | None) -> Event:

@@ -79,8 +79,8 @@ class Checkpoint:
         self._open = True
 
     def processed(self, topic: str, partition: int, offset: int) -> None:
+        """``offset`` of the input partition was handled (and every one before it)."""
         self.offsets[topic, partition] = offset
-        self.records += 1
 
     def touch(self, store: PartitionStore, changelog: str, partition: int) -> None:
         self.stores[id(store)] = StoreSlot(store, changelog, partition)
@@ -156,6 +156,7 @@ class Checkpoint:
             except KafkaException as exc:
                 log.warning("aborting the transaction: %s", exc)
         self._open = False
+        self.producer.discard_held()
         for slot in self.stores.values():
             slot.store.discard()
         self.offsets = {}

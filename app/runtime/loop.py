@@ -31,7 +31,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from app.kafka_io import make_consumer, make_producer
+from app.kafka_io import make_consumer, make_producer, partitions_of
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.changelog import changelog_topic, recover
 from app.runtime.checkpoint import Checkpoint
@@ -40,6 +40,7 @@ from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
 from app.runtime.timers import DUE_STORE, PartitionTimers, partition_time
 from app.settings import Settings
+from app.stream import compat
 
 #: records per consume() call at most, and how long it waits for the first one
 BATCH_MAX = 1_000
@@ -95,7 +96,14 @@ class Runtime:
         extra: dict[str, Any] = {"linger.ms": 1}
         if exactly_once:
             extra["transactional.id"] = transactional_id or f"{group_id}-0"
+        if settings.tansu_profile:
+            extra.update(compat.LONE_TAIL_BATCHING)
         self.producer = RuntimeProducer(make_producer(settings, **extra))
+        if settings.tansu_profile:
+            # Tansu's end-offset defect, without its one-record batches (app/stream/compat.py)
+            self.producer.tails = compat.LoneTails(
+                lambda topic: len(partitions_of(self.consumer, topic))
+            )
         if exactly_once:
             self.producer.producer.init_transactions(30)
         group_conf: dict[str, Any] = {
@@ -185,6 +193,8 @@ class Runtime:
     def handle(self, messages: list[Any]) -> None:
         # Any: the stubs make every Message accessor optional; a consumed record has them all
         groups: dict[tuple[str, int], list[Any]] = {}
+        #: the last record of each input partition, per group (what the checkpoint commits)
+        last_of: dict[tuple[str, int], dict[str, Any]] = {}
         by_topic = self.by_topic
         for message in messages:
             error = message.error()
@@ -195,13 +205,15 @@ class Runtime:
                     raise KafkaException(error)
                 log.warning("consumer: %s", error.str())
                 continue
-            agent = by_topic[message.topic()]
-            key = (agent.name, message.partition())
+            topic = message.topic()
+            key = (by_topic[topic].name, message.partition())
             group = groups.get(key)
             if group is None:
                 groups[key] = [message]
+                last_of[key] = {topic: message}
             else:
                 group.append(message)
+                last_of[key][topic] = message
         if not groups:
             return
         checkpoint = self.checkpoint
@@ -215,10 +227,11 @@ class Runtime:
             agent.handle(PartitionBatch(partition, records, stores, self.producer, timers))
             RECORDS.labels(name).inc(len(records))
             nexts = self._next
-            for message in records:
-                topic, offset = message.topic(), message.offset()
+            for topic, message in last_of[name, partition].items():
+                offset = message.offset()
                 checkpoint.processed(topic, partition, offset)
                 nexts[topic, partition] = offset + 1
+            checkpoint.records += len(records)
             self._touch(name, partition, stores)
         crash_point("handled")
 

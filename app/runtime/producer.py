@@ -9,6 +9,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from app.stream.compat import LoneTails
+
 OnDelivered = Callable[[int], None]  # called with the delivery time, epoch ms
 
 
@@ -17,8 +19,10 @@ class DeliveryFailed(RuntimeError):
 
 
 class RuntimeProducer:
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, tails: LoneTails | None = None) -> None:
         self.producer = producer
+        #: Tansu only (app/stream/compat.py): each partition's newest record held back
+        self.tails = tails
         self.errors: list[str] = []
         #: (topic, partition) -> highest offset delivered since ``take_offsets``
         self.offsets: dict[tuple[str, int], int] = {}
@@ -52,6 +56,25 @@ class RuntimeProducer:
                 if on_delivered is not None:
                     on_delivered(int(time.time() * 1000))
 
+        tails = self.tails
+        if tails is not None:
+            if partition is None:
+                partition = tails.place(topic, key)
+            earlier = tails.hold(topic, partition, (topic, key, value, partition, report, headers))
+            if earlier is None:
+                return
+            topic, key, value, partition, report, headers = earlier
+        self._send(topic, key, value, partition, report, headers)
+
+    def _send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        report: Callable[[KafkaError | None, Any], None],
+        headers: list[tuple[str, str | bytes | None]] | None,
+    ) -> None:
         producer = self.producer
         while True:
             try:
@@ -85,11 +108,20 @@ class RuntimeProducer:
     def flush(self, timeout_s: float) -> None:
         """Wait until the broker acknowledged every queued record (raises on any failure)."""
         left = self.producer.flush(timeout_s)
+        if not left and self.tails is not None and self.tails.held:
+            for record in self.tails.release():  # each now alone in its partition's batch
+                self._send(*record)
+            left = self.producer.flush(timeout_s)
         if left:
             raise DeliveryFailed(f"{left} records not acknowledged in {timeout_s:.0f} s")
         if self.errors:
             errors, self.errors = self.errors, []
             raise DeliveryFailed("; ".join(errors[:5]))
+
+    def discard_held(self) -> None:
+        """Work abandoned (a failure, a lost assignment): what was held back is not sent."""
+        if self.tails is not None:
+            self.tails.release()
 
     def take_offsets(self) -> dict[tuple[str, int], int]:
         offsets, self.offsets = self.offsets, {}

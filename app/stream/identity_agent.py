@@ -193,9 +193,11 @@ class IngestRouter:
             send_to.customer(out, customer, event)
         if event["anonymous_id"] is None and not event["context"]:
             return stays  # the common case: nothing to claim
-        send_to.begin(f"{source['topic']}/{source['partition']}", source["offset"])
-        for ident in identifiers_of(event, self.config):
-            self.claims.send(out, ident, customer, "customer_id", event)
+        idents = identifiers_of(event, self.config)
+        if idents:
+            send_to.begin(f"{source['topic']}/{source['partition']}", source["offset"])
+            for ident in idents:
+                self.claims.send(out, ident, customer, "customer_id", event)
         return stays
 
 

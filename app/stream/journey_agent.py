@@ -186,6 +186,7 @@ class JourneyProcessor:
         out = Outputs(self.sink.batch())
         index = self.index
         clocks: dict[int, Item] = {}  # partitions whose newest event time moved: one of their items
+        updates = 0  # events folded (counted once per batch: an inc takes a lock)
         for item in items:
             value = item.value
             key = value["key"]
@@ -231,12 +232,13 @@ class JourneyProcessor:
                     slot.heal = True
                     continue
                 outcome = engine.handle_event(record["profile"], record["journeys"], value)
-                metrics.PROFILE_UPDATES.inc()
+                updates += 1
                 source_ts = value["source"].get("timestamp") if value.get("source") else None
             slot.dirty = True
             slot.handle = item.handle
             self._emit(outcome, key, item.partition, source_ts, out)
-
+        if updates:
+            metrics.PROFILE_UPDATES.inc(updates)
         return Applied(out, lambda: self._finish(slots, clocks, out, store))
 
     def _finish(

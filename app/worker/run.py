@@ -34,7 +34,7 @@ from app.stream.sink import Batch
 from app.topics.apply import apply_topics
 from app.topics.specs import TopicNames
 from app.worker.identity import identity_agent
-from app.worker.ingest import forward, ingest_agent
+from app.worker.ingest import TALLY, forward, ingest_agent
 from app.worker.journeys import PartitionClocks, RuntimeSink, journeys_agent
 
 log = logging.getLogger("segue.worker")
@@ -132,6 +132,7 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
     reported = [time.monotonic()]
 
     def report() -> None:
+        TALLY.flush()
         if time.monotonic() - reported[0] >= REPORT_INTERVAL_S:
             reported[0] = time.monotonic()
             latency.report()

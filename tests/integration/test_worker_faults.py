@@ -8,8 +8,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
+from app.broker.embedded import KafkaBroker, free_port
+from tests.integration.broker import BrokerUnderTest
 from tests.integration.live_support import (
     WORKER_ARGS,
     Expected,
@@ -19,7 +22,7 @@ from tests.integration.live_support import (
     wait_for_actions,
     wait_for_state,
 )
-from tests.integration.support import Deployment
+from tests.integration.support import Deployment, WorkerProcess
 from tests.integration.test_live_journeys import assert_same_actions, future_ms, owns_partitions
 
 #: every point of the checkpoint sequence where the runtime can be ended (app/runtime/)
@@ -97,3 +100,38 @@ def test_a_second_and_third_worker_join_and_leave_mid_stream(
     live = wait_for_actions(deployment, [first], expected)
     assert_same_actions(live, expected)
     wait_for_state(deployment, first, expected)
+
+
+def test_a_broker_restart_mid_stream_loses_nothing_and_changes_no_id(tmp_path: Path) -> None:
+    """The broker (a Kafka of the test's own, on fixed ports) stops while the worker is
+    handling a stream and starts again seconds later: the worker rides it out (librdkafka
+    reconnects, the checkpoint's flush waits for the broker) and then goes on as if nothing
+    happened: every replay action id, no other, final states equal replay's."""
+    broker = KafkaBroker("127.0.0.1", free_port(), tmp_path / "broker", controller_port=free_port())
+    broker.start()
+    worker: WorkerProcess | None = None
+    try:
+        deployment = Deployment(BrokerUnderTest(broker.bootstrap, "kafka", broker), tmp_path)
+        start = future_ms()
+        events = journey_events(300, 40, seed=11, start_ms=start)
+        until = start + len(events) * 100 + 60_000
+        end = clock_events(deployment.settings.partitions, until, "end")
+        expected = Expected(events + end, until)
+        worker = WorkerProcess(deployment, "0", WORKER_ARGS).start()
+        worker.wait_for("partitions", lambda: owns_partitions(worker))
+        produce_events(deployment, events[:150])
+        worker.wait_metric("segue_profile_updates_total", 1)
+        broker.stop()  # mid-stream: some of the 150 handled, their checkpoint not yet made
+        time.sleep(5)
+        broker.start()
+        assert worker.proc is not None and worker.proc.poll() is None, worker.log()[-3000:]
+        produce_events(deployment, events[150:])
+        produce_events(deployment, end)
+        live = wait_for_actions(deployment, [worker], expected)
+        assert_same_actions(live, expected)
+        wait_for_state(deployment, worker, expected)
+        assert worker.proc.poll() is None, worker.log()[-3000:]  # rode it out, no restart
+    finally:
+        if worker is not None:
+            worker.stop()
+        broker.stop()

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
+from app.partitioner import partition_for
 from app.runtime.changelog import SOURCE_HEADER
 from app.runtime.checkpoint import Checkpoint, CheckpointFailed
 from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
+from app.stream.compat import LoneTails
 
 
 class FakeKafkaProducer:
@@ -143,3 +145,41 @@ def test_a_refused_delivery_commits_nothing_and_writes_no_store(tmp_path: Path) 
     assert "commit" not in log
     assert consumer.committed == []
     assert store.changelog_offset() is None
+
+
+def test_on_tansu_each_partitions_newest_record_goes_alone_after_the_rest() -> None:
+    """Tansu's end-offset defect (app/stream/compat.py, LoneTails): at a checkpoint's flush the
+    last record of every written partition is sent only once all before it are acknowledged,
+    so it is alone in its batch; the records before it are not held."""
+    log: list[str] = []
+    kafka = FakeKafkaProducer(log)
+    producer = RuntimeProducer(kafka, LoneTails(lambda _topic: 4))  # type: ignore[arg-type]
+    for i in range(3):
+        producer.produce("out", b"k-a", b"a%d" % i, partition=1)
+    producer.produce("out", b"k-b", b"b0", partition=2)
+    producer.produce("log", None, b"keyless")
+    sent_early = [kwargs["value"] for _topic, kwargs in kafka.queued]
+    assert sent_early == [b"a0", b"a1"]  # a2, b0 and the keyless record are held
+    producer.flush(1)
+    assert log == [
+        "produce out",
+        "produce out",
+        "flush",
+        *["produce out"] * 2,
+        "produce log",
+        "flush",
+    ]
+    assert kafka.offsets == {("out", 1): 2, ("out", 2): 0, ("log", 0): 0}
+    producer.produce("out", b"k-a", b"a3", partition=1)
+    producer.discard_held()  # abandoned work: the held record is never sent
+    producer.flush(1)
+    assert kafka.offsets[("out", 1)] == 2
+
+
+def test_on_tansu_a_record_without_a_partition_is_placed_by_its_key() -> None:
+    kafka = FakeKafkaProducer([])
+    producer = RuntimeProducer(kafka, LoneTails(lambda _topic: 8))  # type: ignore[arg-type]
+    producer.produce("actions", b"c-42", b"x")
+    producer.produce("actions", b"c-42", b"y")
+    ((_topic, kwargs),) = kafka.queued
+    assert kwargs["partition"] == partition_for(b"c-42", 8)
