@@ -6,9 +6,10 @@
 The machines are noisy, so a change on the worker's hot path is judged by a ratio measured in
 one run: the same preloaded simulated events (run_bench.bench_events) through this tree's
 worker and through the worker of another checkout (``git worktree add /tmp/base HEAD``),
-alternating, each on fresh topics of one embedded Kafka. Prints events/s (first event
-processed to last, from the worker's metrics) and the worker's CPU per event per round, then
-the medians and their ratios.
+alternating, each on fresh topics of one embedded Kafka. Prints per round the events/s and
+the CPU per event of the worker and of the broker, both over the steady middle of the run
+(from 10% to 90% of the events processed, read from the worker's metrics and /proc), then the
+medians and their ratios.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from run_bench import (  # noqa: E402
+    CLK_TCK,
     Proc,
     bench_events,
     make_producer,
@@ -42,9 +44,15 @@ from app.topics.apply import apply_topics  # noqa: E402
 from app.topics.specs import TopicNames  # noqa: E402
 
 
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def run_once(
-    tree: Path, bootstrap: str, events: list[dict], tmp: Path, processes: int
-) -> tuple[float, float]:
+    tree: Path, bootstrap: str, broker_pid: int, events: list[dict], tmp: Path, processes: int
+) -> tuple[float, float, float]:
+    """(events/s, worker CPU us per event, broker CPU us per event) over 10%..90% of the run."""
     prefix = f"c{uuid.uuid4().hex[:6]}."
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix)
     apply_topics(settings)
@@ -60,25 +68,20 @@ def run_once(
     args = [sys.executable, "-m", "app", "worker", "--processes", str(processes)]
     # run from ``tree``: ``python -m app`` imports the app package of its working folder
     proc = Proc(args, env, tmp / f"{prefix}log", processes, cwd=tree)
-    first_at = first_n = 0.0
-    done = 0.0
+    marks: list[tuple[float, float, float, float]] = []  # (time, done, worker CPU, broker CPU)
     deadline = time.monotonic() + 600
-    cpu0 = 0.0
-    while time.monotonic() < deadline and proc.popen.poll() is None:
+    while time.monotonic() < deadline and proc.popen.poll() is None and len(marks) < 2:
         done = segue_processed(proc)
-        if done and not first_at:
-            first_at, first_n, cpu0 = time.monotonic(), done, proc.cpu_s()
-        if done >= len(events):
-            break
-        time.sleep(0.1)
-    last_at = time.monotonic()
-    cpu = proc.cpu_s() - cpu0
+        if done >= (0.1, 0.9)[len(marks)] * len(events):
+            marks.append((time.monotonic(), done, proc.cpu_s(), cpu_s(broker_pid)))
+        time.sleep(0.05)
     why = proc.ended()
     proc.stop()
-    if why is not None or done < len(events):
-        raise SystemExit(f"{tree}: the worker did not finish ({done:,.0f} events): {why}")
-    n = done - first_n
-    return n / max(last_at - first_at, 1e-9), cpu / max(n, 1) * 1e6
+    if len(marks) < 2:
+        raise SystemExit(f"{tree}: the worker did not finish: {why}")
+    (t0, n0, w0, b0), (t1, n1, w1, b1) = marks
+    n = n1 - n0
+    return n / (t1 - t0), (w1 - w0) / n * 1e6, (b1 - b0) / n * 1e6
 
 
 def main() -> None:
@@ -93,25 +96,35 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="segue-compare-"))
     broker = start_broker("kafka", tmp)
     broker.start()
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    broker_pid = broker.pid()
+    assert broker_pid is not None
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     try:
         for i in range(args.rounds):
             for name, tree in trees.items():
-                rate, us = run_once(tree, broker.bootstrap, events, tmp, args.processes)
-                results[name].append((rate, us))
-                print(f"round {i + 1} {name:4}: {rate:9,.0f} events/s  {us:6.1f} us CPU/event")
+                got = run_once(tree, broker.bootstrap, broker_pid, events, tmp, args.processes)
+                results[name].append(got)
+                print(
+                    f"round {i + 1} {name:4}: {got[0]:9,.0f} events/s, CPU per event: "
+                    f"worker {got[1]:5.0f} us, broker {got[2]:5.0f} us",
+                    flush=True,
+                )
     finally:
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     med = {
-        n: (statistics.median(r for r, _ in v), statistics.median(u for _, u in v))
-        for n, v in results.items()
+        name: tuple(statistics.median(r[k] for r in rounds) for k in range(3))
+        for name, rounds in results.items()
     }
-    for name, (rate, us) in med.items():
-        print(f"median {name:4}: {rate:9,.0f} events/s  {us:6.1f} us CPU/event")
+    for name, (rate, worker, broker_us) in med.items():
+        print(
+            f"median {name:4}: {rate:9,.0f} events/s, CPU per event: worker {worker:5.0f} us, "
+            f"broker {broker_us:5.0f} us"
+        )
     print(
-        f"this/base: throughput {med['this'][0] / med['base'][0]:.2f}x, "
-        f"CPU per event {med['this'][1] / med['base'][1]:.2f}x"
+        f"this/base: throughput {med['this'][0] / med['base'][0]:.2f}x, worker CPU per event "
+        f"{med['this'][1] / med['base'][1]:.2f}x, broker CPU per event "
+        f"{med['this'][2] / med['base'][2]:.2f}x"
     )
 
 

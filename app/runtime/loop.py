@@ -111,6 +111,13 @@ class Runtime:
             "partition.assignment.strategy": "range",
             "isolation.level": "read_committed",
             "enable.auto.offset.store": False,
+            # The prefetch queue bounds what waits in memory behind the batch being handled
+            # (back-pressure: the rest stays on the broker). librdkafka's defaults (64 MiB,
+            # 100,000 records, fetches of up to 50 MiB) held ~100 MB of a preloaded backlog;
+            # 16 MiB is still seconds of work at the worker's rate.
+            "queued.max.messages.kbytes": 16 * 1024,
+            "queued.min.messages": 10_000,
+            "fetch.max.bytes": 8 * 1024 * 1024,
         }
         if instance_id:
             # Static membership (KIP-345): a member restarted under the same id gets its
@@ -354,6 +361,7 @@ class Runtime:
             topic = self.changelog(agent.name, name)
             done = recover(self._recovery_consumer(), topic, partition, store)
             if done.records:
+                store.settle()
                 RECOVERED.labels(f"{agent.name}/{name}").inc(done.records)
                 log.info(
                     "recovered %s[%d]: %d records in %.1f s (%.0f/s)",

@@ -25,12 +25,16 @@ from rocksdict import Options, Rdict, WriteBatch
 #: keys of the store's own bookkeeping (NUL first: never an agent's key)
 META_PREFIX = b"\x00segue/"
 CHANGELOG_OFFSET_KEY = META_PREFIX + b"changelog-offset"
-#: decoded values kept per partition store (1,000,000 profiles over 4+ partitions: most of them
-#: live on disk, the customers of the moment in memory)
-CACHE_MAX = 20_000
-#: RocksDB memory per partition store: at most 2 x 16 MiB write buffers and a 32 MiB block cache
+#: decoded values kept per partition store beyond the dirty ones: the customers of the moment
+#: in memory, the rest on disk. A decoded profile takes ~10 KB of Python objects (measured on the
+#: simulator's profiles, ~1.9 KB of JSON each), so 4,000 per partition is ~40 MB; at 20,000 a
+#: worker holding 1,000,000 profiles grew to 1.4 GB RSS under events (bench/scale_state.py).
+CACHE_MAX = 4_000
+#: RocksDB memory: at most 2 x 16 MiB write buffers per partition store, and one block cache
+#: for all the process's stores (a cache per store grew with the number of partitions owned)
 WRITE_BUFFER_BYTES = 16 * 1024 * 1024
-BLOCK_CACHE_BYTES = 32 * 1024 * 1024
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+_block_cache: Any = None
 
 Change = tuple[bytes, bytes | None]  # key, encoded value (None: deleted)
 _MISSING = object()
@@ -43,8 +47,11 @@ def rocksdb_options() -> Options:
     options.create_if_missing(True)
     options.set_write_buffer_size(WRITE_BUFFER_BYTES)
     options.set_max_write_buffer_number(2)
+    global _block_cache
+    if _block_cache is None:
+        _block_cache = Cache(BLOCK_CACHE_BYTES)
     table = BlockBasedOptions()
-    table.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+    table.set_block_cache(_block_cache)
     options.set_block_based_table_factory(table)
     return options
 
@@ -145,6 +152,11 @@ class PartitionStore:
         for key, _value in records:
             self._cache.pop(key.decode(), None)
         self._db.write(_write_batch(records, changelog_offset))
+
+    def settle(self) -> None:
+        """After a recovery: write the memtables out to disk files, so that the memory the
+        recovered records took (up to 2 write buffers per store) is not held while idle."""
+        self._db.flush()
 
     def _trim(self) -> None:
         cache = self._cache
