@@ -15,13 +15,11 @@ medians and their ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,18 +28,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run_bench import (  # noqa: E402
     CLK_TCK,
-    Proc,
     bench_events,
     make_producer,
     produce_all,
     segue_processed,
     start_broker,
+    start_segue,
 )
-
-from app.broker.embedded import free_port  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.topics.apply import apply_topics  # noqa: E402
-from app.topics.specs import TopicNames  # noqa: E402
 
 
 def cpu_s(pid: int) -> float:
@@ -53,21 +46,9 @@ def run_once(
     tree: Path, bootstrap: str, broker_pid: int, events: list[dict], tmp: Path, processes: int
 ) -> tuple[float, float, float]:
     """(events/s, worker CPU us per event, broker CPU us per event) over 10%..90% of the run."""
-    prefix = f"c{uuid.uuid4().hex[:6]}."
-    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    apply_topics(settings)
-    produce_all(make_producer(bootstrap), TopicNames(settings).events, events)
-    env = {
-        **os.environ,
-        "SEGUE_BOOTSTRAP_SERVERS": bootstrap,
-        "SEGUE_TOPIC_PREFIX": prefix,
-        "SEGUE_STATE_DIR": str(tmp / prefix),
-        "SEGUE_METRICS_PORT": str(free_port()),
-        "SEGUE_LOG_LEVEL": "warning",
-    }
-    args = [sys.executable, "-m", "app", "worker", "--processes", str(processes)]
     # run from ``tree``: ``python -m app`` imports the app package of its working folder
-    proc = Proc(args, env, tmp / f"{prefix}log", processes, cwd=tree)
+    proc, _outputs, source = start_segue(bootstrap, "kafka", tmp, processes, cwd=tree)
+    produce_all(make_producer(bootstrap), source, events)
     marks: list[tuple[float, float, float, float]] = []  # (time, done, worker CPU, broker CPU)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.popen.poll() is None and len(marks) < 2:

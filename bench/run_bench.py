@@ -363,8 +363,9 @@ def start_runtime(bootstrap: str, profile: str, tmp: Path) -> tuple[Proc, list[s
 
 
 def start_segue(
-    bootstrap: str, profile: str, tmp: Path, processes: int = 1
+    bootstrap: str, profile: str, tmp: Path, processes: int = 1, cwd: Path = ROOT
 ) -> tuple[Proc, list[str], str]:
+    """A worker on fresh topics; ``cwd``: the checkout whose ``app`` it runs (compare_worker)."""
     prefix = f"s{uuid.uuid4().hex[:6]}."
     settings = Settings(bootstrap_servers=bootstrap, broker_profile=profile, topic_prefix=prefix)
     apply_topics(settings)
@@ -379,7 +380,7 @@ def start_segue(
         "SEGUE_LOG_LEVEL": "warning",
     }
     args = [sys.executable, "-m", "app", "worker", "--processes", str(processes)]
-    proc = Proc(args, env, tmp / f"segue-{prefix}log", processes)
+    proc = Proc(args, env, tmp / f"segue-{prefix}log", processes, cwd=cwd)
     return proc, list(names.actions.values()), names.events
 
 

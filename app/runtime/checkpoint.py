@@ -69,7 +69,6 @@ class Checkpoint:
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     #: the stores touched since the last commit
     stores: dict[int, StoreSlot] = field(default_factory=dict)
-    records: int = 0
     _open: bool = False
 
     def begin(self) -> None:
@@ -140,7 +139,6 @@ class Checkpoint:
         crash_point("stored")
         self.offsets = {}
         self.stores = {}
-        self.records = 0
 
     def _flush(self) -> None:
         try:
@@ -161,4 +159,3 @@ class Checkpoint:
             slot.store.discard()
         self.offsets = {}
         self.stores = {}
-        self.records = 0

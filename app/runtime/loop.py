@@ -238,7 +238,6 @@ class Runtime:
                 offset = message.offset()
                 checkpoint.processed(topic, partition, offset)
                 nexts[topic, partition] = offset + 1
-            checkpoint.records += len(records)
             self._touch(name, partition, stores)
         crash_point("handled")
 

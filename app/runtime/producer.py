@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from app.kafka_io import produce_or_wait
 from app.stream.compat import LoneTails
 
 OnDelivered = Callable[[int], None]  # called with the delivery time, epoch ms
@@ -75,27 +76,15 @@ class RuntimeProducer:
         report: Callable[[KafkaError | None, Any], None],
         headers: list[tuple[str, str | bytes | None]] | None,
     ) -> None:
-        producer = self.producer
-        while True:
-            try:
-                if partition is None:
-                    producer.produce(
-                        topic, value=value, key=key, on_delivery=report, headers=headers
-                    )
-                else:
-                    producer.produce(
-                        topic,
-                        value=value,
-                        key=key,
-                        partition=partition,
-                        on_delivery=report,
-                        headers=headers,
-                    )
-                return
-            except BufferError:
-                # the local queue is full: serve delivery reports until there is room
-                # (back-pressure from the broker, never a lost record)
-                producer.poll(0.01)
+        kwargs: dict[str, Any] = {
+            "key": key,
+            "value": value,
+            "on_delivery": report,
+            "headers": headers,
+        }
+        if partition is not None:
+            kwargs["partition"] = partition
+        produce_or_wait(self.producer, topic, **kwargs)
 
     def _report_error(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None:
