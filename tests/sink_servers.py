@@ -1,8 +1,10 @@
 """Real local providers for the sink tests: an SMTP server (aiosmtpd) and an HTTP server that
-checks every request's HMAC-SHA256 signature. Both count what they accept, per action id."""
+checks every request's HMAC-SHA256 signature. Both count what they accept, per action id.
+And the callbacks endpoint itself, run on a thread of its own for the tests to call."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import ssl
 import subprocess
@@ -21,6 +23,9 @@ from aiosmtpd.controller import Controller
 
 from app.broker.embedded import free_port
 from app.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from app.settings import Settings
+from app.sinks.callbacks import CallbackServer, Publish
+from app.sinks.config import SinkSettings
 
 
 class SmtpRecorder:
@@ -174,3 +179,21 @@ def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     return context, cert
+
+
+@contextmanager
+def callback_endpoint(
+    settings: Settings, sinks: SinkSettings, publish: Publish | None = None
+) -> Iterator[int]:
+    """The real callbacks endpoint (aiohttp) on its own event loop thread; yields its port."""
+    server = CallbackServer(settings, sinks, "127.0.0.1", 0, publish)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield asyncio.run_coroutine_threadsafe(server.start(), loop).result(60)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

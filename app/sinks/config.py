@@ -107,6 +107,31 @@ class SinkSettings(BaseSettings):
     callback_secret: SecretStr | None = Field(
         default=None, description="HMAC key providers sign their callbacks with."
     )
+    callback_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Larger callback bodies are refused with 413 before any byte of them is "
+        "read (a callback is a few hundred bytes of JSON).",
+    )
+    callback_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A callback client has this long for a request's headers (from connecting "
+        "or from its previous answer; an idle kept-alive connection is closed after it too), "
+        "then as long again for the body (408 and closed after).",
+    )
+    callback_max_connections: int = Field(
+        default=512,
+        ge=1,
+        description="Open connections to the callbacks endpoint; one more is answered 503 "
+        "and closed (file descriptors and memory stay bounded).",
+    )
+    callback_dedupe_retention: str = Field(
+        default="8d",
+        description="How long the callbacks endpoint remembers each receipt it produced, so a "
+        "replayed or repeated callback produces no second one. At least 10m: a signed "
+        "request stays acceptable over a 10-minute span (timestamp +-5 min).",
+    )
     crash_after: int = Field(
         default=0,
         description="Fault injection for tests: SIGKILL itself at the N-th delivery, at the "

@@ -11,6 +11,8 @@ import hmac
 
 TIMESTAMP_HEADER = "X-Segue-Timestamp"
 SIGNATURE_HEADER = "X-Segue-Signature"
+#: how far a timestamp may be from the receiver's clock, either way
+TOLERANCE_S = 300
 
 
 def signature(secret: bytes, timestamp_s: int, body: bytes) -> str:
@@ -31,7 +33,7 @@ def verify(
     sig: str | None,
     body: bytes,
     now_s: int,
-    tolerance_s: int = 300,
+    tolerance_s: int = TOLERANCE_S,
 ) -> bool:
     """True if ``sig`` signs ``body`` at ``timestamp`` and the timestamp is fresh."""
     if not timestamp or not sig or not timestamp.isdigit():
