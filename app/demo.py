@@ -30,7 +30,6 @@ from app.broker.embedded import (
     embedded_broker,
     free_port,
     port_open,
-    running_kind,
 )
 from app.core.timeutil import format_ms, from_datetime, parse_rfc3339
 from app.kafka_io import read_partitions
@@ -90,7 +89,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
             host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
             host, port_no = host or EMBEDDED_HOST, int(port or EMBEDDED_PORT)
             if port_open(host, port_no):
-                kind = running_kind(settings.state_dir, port_no) or "kafka"
+                kind = "tansu" if settings.tansu_profile else "kafka"  # by what it is
                 say(f"broker    using the broker already running on {host}:{port_no}")
                 settings = settings.model_copy(update=fresh_prefix)
             else:

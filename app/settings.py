@@ -38,9 +38,10 @@ class Settings(BaseSettings):
     broker_profile: Literal["auto", "tansu", "kafka"] = Field(
         default="auto",
         description=(
-            "Which compatibility profile to apply. 'auto' means 'tansu' when the bootstrap "
-            "address is the embedded broker's and Segue started Tansu there (or SEGUE_EMBEDDED=1), "
-            "else 'kafka' (no workarounds)."
+            "Which compatibility profile to apply. 'auto' recognises the broker by what it is "
+            "(a broker Segue started at the address, else the cluster id the broker reports; "
+            "app/broker/detect.py): 'tansu' for Tansu (or SEGUE_EMBEDDED=1), else 'kafka' "
+            "(no workarounds)."
         ),
     )
     broker_kind: Literal["auto", "kafka", "tansu"] = Field(
@@ -129,18 +130,22 @@ class Settings(BaseSettings):
         """Whether the bootstrap address is the embedded broker's default one."""
         return self.bootstrap_servers.strip() == EMBEDDED_BOOTSTRAP
 
-    @cached_property
+    @property
     def tansu_profile(self) -> bool:
-        """Whether Tansu's workarounds apply (``app/stream/compat.py``)."""
+        """Whether Tansu's workarounds apply (``app/stream/compat.py``).
+
+        Not cached on the instance: ``model_copy(update=...)`` would carry a cached answer over
+        to another address. ``detect_profile`` keeps the broker's answer per address instead.
+        """
         if self.broker_profile != "auto":
             return self.broker_profile == "tansu"
         if self.embedded:
             return True
-        if not self.embedded_address:
-            return False
-        from app.broker.embedded import running_kind
+        from app.broker.detect import detect_profile
 
-        return running_kind(self.state_dir, EMBEDDED_PORT) == "tansu"
+        return detect_profile(self.bootstrap_servers, self.state_dir, self.kafka_config()) == (
+            "tansu"
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

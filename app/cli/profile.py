@@ -1,9 +1,10 @@
 """``segue profile get ID``: a unified profile, found by any identifier, read from changelogs.
 
 ID may be a customer id, an anonymous id, or an identifier written ``kind:value``
-(``email_hash:9f..``, ``device_id:..``, ``phone_hash:..``, ``anonymous_id:..``). An identifier
-is looked up in the identity table's changelog; an anonymous id that was merged leads to its
-customer (its record is a tombstone naming the customer). The output is the profile plus
+(``email_hash:9f..``, ``device_id:..``, ``phone_hash:..``, ``anonymous_id:..``; an address given
+as ``email_hash:ann@example.com`` is hashed as ingest hashes it). An identifier is looked up in
+the identity table's changelog; an anonymous id that was merged leads to its customer (its
+record is a tombstone naming the customer). The output is the profile plus
 ``linked_identities`` (the identifiers the customer owns) and ``merged_anonymous_ids``.
 """
 
@@ -16,7 +17,7 @@ import orjson
 import typer
 
 from app.cli import app
-from app.core.identity import ANONYMOUS, CONTEXT_KINDS
+from app.core.identity import ANONYMOUS, CONTEXT_KINDS, EMAIL_HASH, email_key
 from app.core.timeutil import format_ms
 from app.kafka_io import read_partitions
 from app.partitioner import partition_for
@@ -66,6 +67,10 @@ def fetch_profile(settings: Settings, customer_id: str) -> dict[str, Any] | None
 def lookup(settings: Settings, identifier: str) -> tuple[str, dict[str, Any]] | None:
     """(key, record) of the profile ``identifier`` resolves to, None if there is none."""
     kind, _, value = identifier.partition(":")
+    if kind == EMAIL_HASH and value:
+        # The key the identity core makes of it: email_hash:ann@example.com finds her by hash.
+        value = email_key(value)
+        identifier = f"{kind}:{value}"
     if kind in KINDS and value:
         key = owner_of(settings, identifier)
         if key is None and kind == ANONYMOUS:

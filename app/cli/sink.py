@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from app.cli import app
 from app.settings import load_settings
+
+if TYPE_CHECKING:
+    from app.sinks.config import SinkSettings
 
 
 @app.command()
@@ -16,13 +21,12 @@ def sink(
     ),
 ) -> None:
     """Deliver the actions of one channel through its provider (SEGUE_SINK_<CHANNEL>__*)."""
-    from app.sinks.config import SinkSettings
     from app.sinks.worker import run_sink
     from app.topics.specs import CHANNELS
 
     if channel not in CHANNELS:
         raise typer.BadParameter(f"one of {', '.join(CHANNELS)}", param_hint="CHANNEL")
-    run_sink(load_settings(), SinkSettings(), channel, worker_id)
+    run_sink(load_settings(), _sink_settings(), channel, worker_id)
 
 
 @app.command("sink-callbacks")
@@ -32,6 +36,16 @@ def sink_callbacks(
 ) -> None:
     """Take signed provider callbacks (delivered, opened, clicked) and turn them into receipts."""
     from app.sinks.callbacks import serve_callbacks
-    from app.sinks.config import SinkSettings
 
-    serve_callbacks(load_settings(), SinkSettings(), host, port)
+    serve_callbacks(load_settings(), _sink_settings(), host, port)
+
+
+def _sink_settings() -> SinkSettings:
+    """The sink settings, or each problem on a line (never a value: they hold secrets), exit 2."""
+    from app.sinks.config import SinkConfigError, load_sink_settings
+
+    try:
+        return load_sink_settings()
+    except SinkConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None

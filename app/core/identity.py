@@ -30,10 +30,18 @@ the event names (``identifiers_of``); missing ones are unknown. Rules:
    the same customer, so there are no new rows, merges or review records.
 
 Identifier kinds not in ``config.priority`` are ignored; empty or non-string values too.
+
+An ``email_hash`` is SHA-256 of the trimmed, lower-cased address, in hex (``hash_email``). What
+producers send as one is checked before it becomes a key (``email_key``): 64 hex digits are the
+hash (lower-cased: the same hash in capitals is the same person); anything else (``ann@x.com``,
+an address without its ``@``, another hash) is taken for the address itself and hashed the same
+way, so a plain address never becomes a key and still links with its hashed form. Live and
+replay both go through ``identifiers_of``, so they agree.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -84,6 +92,25 @@ def identifier(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
+EMAIL_HASH = "email_hash"
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def hash_email(address: str) -> str:
+    """What an SDK sends instead of an address: SHA-256 (hex) of it trimmed and lower-cased."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+def email_key(value: str) -> str:
+    """The identity-key value of what a producer sent as ``email_hash`` (see the module doc)."""
+    text = value.strip()
+    if len(text) == 64 and _HEX_DIGITS.issuperset(text):
+        return text.lower()
+    # Rather than refusing it: an SDK that sent the address where the hash belongs still links
+    # its customer (to the hashed form other sources send), and the address is not kept.
+    return hash_email(text)
+
+
 def identifiers_of(event: Mapping[str, Any], config: IdentityConfig) -> list[str]:
     """The event's identifiers that resolve, in priority order (look these up for ``resolve``)."""
     anonymous = event.get("anonymous_id")
@@ -94,6 +121,8 @@ def identifiers_of(event: Mapping[str, Any], config: IdentityConfig) -> list[str
     found = []
     for kind in config.priority:
         value = anonymous if kind == ANONYMOUS else extra.get(kind)
+        if kind == EMAIL_HASH and isinstance(value, str):
+            value = email_key(value) if value.strip() else None
         if isinstance(value, str) and value:
             found.append(f"{kind}:{value}")
     return found

@@ -11,10 +11,10 @@ order of the ``yield``\\ s, whatever delays the scheduler adds.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from app.core.identity import hash_email
 from app.core.timeutil import format_ms
 from app.sim.calibration import SHOPPERS
 from app.sim.customers import ADDONS, Customer, monthly_charges
@@ -124,8 +124,8 @@ def _web(device: str | None = None) -> dict[str, Any]:
 
 
 def email_hash(email: str) -> str:
-    """What an SDK sends instead of the address: SHA-256 of the trimmed, lower-cased email."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """What an SDK sends instead of the address (the identity core's one way to hash it)."""
+    return hash_email(email)
 
 
 def _crm() -> dict[str, Any]:

@@ -5,18 +5,23 @@ nested fields with ``__``), e.g. ``SEGUE_SINK_EMAIL__KIND=smtp SEGUE_SINK_EMAIL_
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from app.core.delivery.backoff import Backoff
+from app.topics.specs import CHANNELS
+
+EXPECTED = 'must be a JSON object of provider settings, e.g. {"kind": "http", "url": "https://..."}'
 
 
 class ProviderConfig(BaseModel):
     """How one channel delivers. Unused fields of other kinds are ignored."""
 
-    model_config = {"frozen": True}
+    # A provider's settings hold secrets (password, secret, headers): an error never shows the
+    # input, only where it is and what was expected.
+    model_config = {"frozen": True, "hide_input_in_errors": True}
 
     kind: Literal["smtp", "http", "file", "stdout"] = Field(
         default="file",
@@ -66,6 +71,7 @@ class SinkSettings(BaseSettings):
         env_file=".env",
         extra="ignore",
         frozen=True,
+        hide_input_in_errors=True,  # see ProviderConfig
     )
 
     email: ProviderConfig = ProviderConfig()
@@ -143,6 +149,55 @@ class SinkSettings(BaseSettings):
         "the provider accepted it, before the outcome is recorded.",
     )
 
+    @field_validator(*CHANNELS, mode="before")
+    @classmethod
+    def _provider_shape(cls, value: Any) -> Any:
+        # Said here rather than by pydantic, whose message for a wrong shape quotes the input.
+        if isinstance(value, dict | ProviderConfig):
+            return value
+        raise ValueError(f"{EXPECTED}, not {_shape(value)}")
+
     def provider(self, channel: str) -> ProviderConfig:
         config: ProviderConfig = getattr(self, channel)
         return config
+
+
+class SinkConfigError(ValueError):
+    """The sink settings are invalid: one line per problem, naming the variable, never its value."""
+
+
+def load_sink_settings() -> SinkSettings:
+    """``SinkSettings()`` from the environment; raises :class:`SinkConfigError` when invalid."""
+    try:
+        return SinkSettings()
+    except ValidationError as exc:
+        lines = [f"{_variable(e['loc'])}: {_message(e)}" for e in exc.errors(include_input=False)]
+        raise SinkConfigError("\n".join(lines)) from None
+    except SettingsError as exc:  # a value that is not JSON; its message names the field only
+        raise SinkConfigError(f"{exc}: {EXPECTED}") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of an error's location: ("webhook", "port") ->
+    SEGUE_SINK_WEBHOOK__PORT."""
+    return "SEGUE_SINK_" + "__".join(str(part).upper() for part in loc)
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _shape(value: Any) -> str:
+    """What a value is, without what it holds."""
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return type(value).__name__

@@ -3,7 +3,13 @@
 ``templates/<name>.j2`` is the body and ``templates/<name>.subject.j2`` the optional subject
 (email, push, helpdesk). The context is ``action``, ``profile`` (the snapshot), ``data``,
 ``scores``, ``customer_id`` and ``attributes`` (the profile's). StrictUndefined: a missing
-variable raises, and the sink turns it into a permanent failure of that one action."""
+variable raises, and the sink turns it into a permanent failure of that one action.
+
+So does anything else a template raises while rendering: Jinja's own errors, and the plain
+Python ones the sandbox lets through (``range()`` beyond the sandbox's MAX_RANGE raises
+OverflowError, ``{{ 1 / 0 }}`` ZeroDivisionError). Rendering reads nothing but templates, so
+such an error is the template's or its data's and would recur on every retry: a permanent
+failure of that action (dead-lettered with the reason), never a crash of the sink worker."""
 
 from __future__ import annotations
 
@@ -56,8 +62,8 @@ class Renderer:
             raise PermanentError(f"bad template {name}: {exc}") from None
         try:
             return template.render(context).strip()
-        except TemplateError as exc:  # UndefinedError, SecurityError, ...
-            raise PermanentError(f"template {name}: {exc}") from None
+        except Exception as exc:  # UndefinedError, SecurityError, OverflowError, ... (module doc)
+            raise PermanentError(f"template {name}: {_reason(exc)}") from None
 
     def message(self, template: str | None, context: dict[str, Any]) -> tuple[str, str]:
         """(subject, body) of a template; a null template gives empty content."""
@@ -78,8 +84,13 @@ class Renderer:
             self._expressions[expression] = compiled
         try:
             value = compiled(**context)
-        except TemplateError as exc:
-            raise PermanentError(f"shape {expression!r}: {exc}") from None
+        except Exception as exc:  # as in render
+            raise PermanentError(f"shape {expression!r}: {_reason(exc)}") from None
         if isinstance(value, Undefined):
             raise PermanentError(f"shape {expression!r}: undefined")
         return value
+
+
+def _reason(exc: Exception) -> str:
+    """Jinja's message as it is; a plain Python error with its type (``OverflowError: ...``)."""
+    return str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"

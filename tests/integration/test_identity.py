@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from app.core.envelope import validate_event
-from app.core.identity import IdentityConfig
+from app.core.identity import IdentityConfig, hash_email
 from app.core.identity_replay import replay_resolved
 from app.core.journeys import Engine, load_journeys
 from app.core.timeutil import format_ms
@@ -72,16 +72,20 @@ class Scenario:
         return [e for phase in self.phases for e in phase]
 
 
+#: what x1's SDKs send for her address (SHA-256 of it, trimmed and lower-cased)
+X1_EMAIL_HASH = hash_email("x1@example.com")
+
+
 def build(start: int) -> Scenario:
     s = Scenario(start)
     # Cross-device: anonymous browsing on a phone (it came from an email link, so the SDK knows
     # the email's hash), login on a laptop via Identify, the phone's cart abandoned later.
-    phone = {"device_id": "x1-phone", "email_hash": "x1-h"}
+    phone = {"device_id": "x1-phone", "email_hash": X1_EMAIL_HASH}
     for i in range(4):
         s.add(0, 1 + i, "PageViewed", anonymous="x1-pa", props={"url": f"/p{i}"}, **phone)
     s.add(0, 6, "CartUpdated", anonymous="x1-pa", props={"cart_value": 42.0, "items": 1}, **phone)
     s.add(0, 20, "Identify", "x1", "x1-la", {"email": "x1@example.com"}, device_id="x1-laptop")
-    s.phases[0][-1]["context"]["identifiers"]["email_hash"] = "x1-h"
+    s.phases[0][-1]["context"]["identifiers"]["email_hash"] = X1_EMAIL_HASH
     s.add(0, 22, "PageViewed", anonymous="x1-la", device_id="x1-laptop")
     s.add(1, 90, "CartAbandoned", anonymous="x1-pa", props={"cart_value": 42.0}, **phone)
     # Identify before (b0), between (b1) and after (b2) the anonymous events, by processing
@@ -180,7 +184,7 @@ def world(
         for run in runs:
             run.produce(scenario.phases[0])
         for run in runs:  # what phase 1 must find processed
-            run.wait("phase 0", owned(run, "email_hash:x1-h", "anonymous_id:k-shared"))
+            run.wait("phase 0", owned(run, f"email_hash:{X1_EMAIL_HASH}", "anonymous_id:k-shared"))
             run.wait("b1 half", counted(run, "b1-a", 3))
             run.wait("b2 all", counted(run, "b2-a", 6))
             run.produce(scenario.phases[1])
@@ -323,7 +327,8 @@ def test_profile_get_accepts_any_identifier(world: dict[str, Any]) -> None:
     for identifier in (
         "x1",
         "x1-pa",
-        "email_hash:x1-h",
+        f"email_hash:{X1_EMAIL_HASH}",
+        "email_hash:X1@example.com",  # an address: hashed as ingest hashes one
         "device_id:x1-phone",
         "anonymous_id:x1-la",
     ):

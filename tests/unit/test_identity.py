@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from itertools import count
 from typing import Any
 
@@ -17,12 +18,15 @@ from app.core.identity import (
     LinkResult,
     Resolution,
     apply_link,
+    email_key,
+    hash_email,
     identifiers_of,
     resolve,
 )
 
 CONFIG = IdentityConfig()
 _ids = count(1)
+H1 = hash_email("ann@example.com")  # an email_hash as SDKs send it
 
 
 def ev(
@@ -74,7 +78,7 @@ def test_identify_links_the_anonymous_id_and_asks_for_a_merge() -> None:
 
 def test_re_sending_the_same_identify_changes_nothing() -> None:
     g = Graph()
-    identify = ev("c-1", "a-1", "Identify", email_hash="h1", device_id="d1")
+    identify = ev("c-1", "a-1", "Identify", email_hash=H1, device_id="d1")
     g.see(identify)
     rows = dict(g.rows)
     assert g.see(identify) == Resolution("c-1", {}, [], [])
@@ -130,28 +134,50 @@ def test_a_known_device_resolves_a_new_anonymous_id_and_links_it() -> None:
 
 def test_the_highest_priority_owned_identifier_decides_and_the_rest_conflict() -> None:
     g = Graph()
-    g.see(ev("c-1", email_hash="h1"))
+    g.see(ev("c-1", email_hash=H1))
     g.see(ev("c-2", device_id="d1"))
-    r = g.see(ev(anonymous="a-9", device_id="d1", email_hash="h1"))
+    r = g.see(ev(anonymous="a-9", device_id="d1", email_hash=H1))
     assert r.key == "c-1"  # email_hash ranks above device_id
     assert r.merges == [("a-9", "c-1")]
     assert [
         (c["identifier"], c["customer_id"], c["claimed_by"], c["claimed_via"]) for c in r.conflicts
-    ] == [("device_id:d1", "c-2", "c-1", "email_hash:h1")]
+    ] == [("device_id:d1", "c-2", "c-1", f"email_hash:{H1}")]
 
     by_device = Graph(IdentityConfig(("device_id", "anonymous_id", "email_hash")))
     by_device.rows = {k: v for k, v in g.rows.items() if not k.startswith("anonymous_id:a-9")}
-    assert by_device.see(ev(anonymous="a-9", device_id="d1", email_hash="h1")).key == "c-2"
+    assert by_device.see(ev(anonymous="a-9", device_id="d1", email_hash=H1)).key == "c-2"
 
 
 def test_kinds_outside_the_priority_and_junk_values_are_ignored() -> None:
     config = IdentityConfig(("anonymous_id", "email_hash"))
-    event = ev(anonymous="a-1", device_id="d1", email_hash="h1", phone_hash="")
+    event = ev(anonymous="a-1", device_id="d1", email_hash=H1, phone_hash="")
     event["context"]["identifiers"]["other"] = "x"
-    assert identifiers_of(event, config) == ["anonymous_id:a-1", "email_hash:h1"]
+    assert identifiers_of(event, config) == ["anonymous_id:a-1", f"email_hash:{H1}"]
     event["context"]["identifiers"]["email_hash"] = 12
     assert identifiers_of(event, config) == ["anonymous_id:a-1"]
     assert identifiers_of(ev("c-1"), config) == []
+
+
+def test_an_email_hash_is_a_lower_case_sha256_whatever_the_producer_sent() -> None:
+    assert hashlib.sha256(b"ann@example.com").hexdigest() == H1
+    assert email_key(H1) == H1
+    assert email_key(f" {H1.upper()} ") == H1  # the same hash in capitals is the same person
+    # anything that is not a SHA-256 in hex is taken for the address: hashed, never kept
+    assert email_key(" Ann@Example.COM ") == H1
+    assert email_key(H1[:40]) == hash_email(H1[:40])  # another hash is not mistaken for ours
+    event = ev(anonymous="a-1", email_hash="Ann@Example.com")
+    assert identifiers_of(event, CONFIG) == ["anonymous_id:a-1", f"email_hash:{H1}"]
+    event["context"]["identifiers"]["email_hash"] = "   "
+    assert identifiers_of(event, CONFIG) == ["anonymous_id:a-1"]
+
+
+def test_an_address_sent_as_email_hash_resolves_to_the_owner_of_its_hash() -> None:
+    g = Graph()
+    g.see(ev("c-1", "a-1", "Identify", email_hash=H1))
+    r = g.see(ev(anonymous="a-2", email_hash="ann@example.com"))
+    assert r.key == "c-1"
+    assert r.links == {"anonymous_id:a-2": {"c": "c-1"}}
+    assert not [ident for ident in g.rows if "@" in ident]
 
 
 def test_an_id_used_as_both_customer_and_anonymous_id_is_not_merged_into_itself() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from app.core.envelope import validate_event
-from app.core.identity import IdentityConfig
+from app.core.identity import IdentityConfig, hash_email
 from app.core.identity_replay import replay_resolved
 from app.core.timeutil import format_ms
 from app.partitioner import partition_for
@@ -220,6 +220,27 @@ def test_the_cross_device_flow_ends_in_one_profile_with_the_anonymous_history() 
     assert {a["customer_id"] for a in result.actions} == {"c-1"}
     assert s.store.records["a-phone"]["merged_into"] == "c-1"
     assert sorted(s.store.records["c-1"]["ids"]) == identity.identifiers_of_customer("c-1")
+
+
+def test_an_address_sent_as_email_hash_links_alike_live_and_in_replay() -> None:
+    """The phone's SDK sends the address where the hash belongs, the login the hash (in capitals):
+    both are the same key, and the address never becomes one."""
+    hashed = hash_email("ann@example.com")
+    phone = {"device_id": "phone-1", "email_hash": " Ann@Example.com "}
+    events = [raw(i, "PageViewed", anonymous="a-phone", **phone) for i in range(3)]
+    login = {"email": "ann@example.com"}
+    events.append(raw(3, "Identify", "c-1", "a-laptop", login, email_hash=hashed.upper()))
+    events.append(raw(4, "PageViewed", anonymous="a-phone", **phone))
+    _, identity, states = expected(events, T0 + 60_000)
+    s = Stream()
+    for e in events:
+        s.ingest([e])
+        s.drain()
+    assert set(s.profiles()) == set(states) == {"c-1"}  # the phone was linked through the hash
+    assert s.profiles()["c-1"]["counts"]["PageViewed"] == 4
+    assert owners(s.rows.rows) == identity.rows
+    assert identity.rows[f"email_hash:{hashed}"] == {"c": "c-1"}
+    assert not [k for k in identity.rows if "@" in k or "Ann" in k]
 
 
 def same_device(position: int) -> list[dict[str, Any]]:

@@ -297,6 +297,47 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "steps[0]",
         "steps a -> a form a loop",
     ),
+    # --- template names: plain names inside templates/, never paths
+    (
+        "template is a plain name, not a relative path",
+        _set(("steps", 0, "send", "template"), "../../etc/passwd"),
+        "steps[0].send.template",
+        "must be a plain template name",
+    ),
+    (
+        "template is a plain name, not an absolute path",
+        _set(("steps", 0, "send", "template"), "/etc/passwd"),
+        "steps[0].send.template",
+        "must be a plain template name",
+    ),
+    (
+        "template is a plain name, not a sub-folder",
+        _set(("steps", 2, "send", "template"), "emails\\welcome"),
+        "steps[2].send.template",
+        "must be a plain template name",
+    ),
+    (
+        "decide option template is a plain name",
+        _set(
+            ("steps", 1),
+            {
+                "id": "second",
+                "decide": {
+                    "propensity": "churn",
+                    "options": [{"id": "a", "value": 1, "channel": "email", "template": "a/../b"}],
+                },
+            },
+        ),
+        "steps[1].decide.options[0].template",
+        "must be a plain template name",
+    ),
+    # --- expressions call the runtime's functions only
+    (
+        "expressions call known functions only",
+        _set(("trigger", "when"), "max(event.properties.a, 1) > 0"),
+        "trigger.when",
+        "expression calls unknown function(s) max",
+    ),
 ]
 
 
@@ -390,6 +431,75 @@ def test_unknown_variable_is_reported() -> None:
             "expression uses unknown variable(s) evnt; available: entry, event, profile, scores",
         )
     ]
+
+
+def test_unknown_functions_are_reported_with_a_hint() -> None:
+    doc = base()
+    doc["steps"][1] = {
+        "id": "second",
+        "branch": [{"when": "event.properties.name.startswith('A') || foo(1)", "goto": "third"}],
+    }
+    problems = validate_journey(doc, "j.yaml")
+    assert [(p.path, p.message) for p in problems] == [
+        (
+            "steps[1].branch[0].when",
+            "expression calls unknown function(s) foo, startswith (did you mean startsWith?); "
+            "the functions CEL provides here are listed in docs/journeys.md",
+        )
+    ]
+
+
+def test_a_policy_expression_is_held_to_the_same_functions() -> None:
+    from app.core.journeys import validate_policies
+
+    doc = {"categories": {"promotional": {"suppress_when": "lowerAscii(profile.id) == 'x'"}}}
+    problems = validate_policies(doc, "p.yaml")
+    assert [p.path for p in problems] == ["categories.promotional.suppress_when"]
+    assert "unknown function(s) lowerAscii" in problems[0].message
+
+
+# One example per function validation allows: each must evaluate in the runtime the engine uses,
+# so the allowed set cannot drift from what actually works.
+FUNCTION_EXAMPLES = {
+    "size": "size('ab') == 2 && [1].size() == 1",
+    "contains": "'abc'.contains('b')",
+    "startsWith": "'abc'.startsWith('a')",
+    "endsWith": "'abc'.endsWith('c')",
+    "matches": "'abc'.matches('^a')",
+    "int": "int(1.5) == 1",
+    "uint": "uint(1) == 1u",
+    "double": "double(1) == 1.0",
+    "string": "string(1) == '1'",
+    "bytes": "bytes('a') == b'a'",
+    "dyn": "dyn(1) == 1",
+    "type": "type(1) == int",
+    "duration": "duration('1h') > duration('1s')",
+    "timestamp": "timestamp('2026-03-02T10:20:30.400Z') > timestamp('2026-01-01T00:00:00Z')",
+    "getFullYear": "timestamp('2026-03-02T10:20:30.400Z').getFullYear() == 2026",
+    "getMonth": "timestamp('2026-03-02T10:20:30.400Z').getMonth() == 2",
+    "getDayOfYear": "timestamp('2026-03-02T10:20:30.400Z').getDayOfYear() == 60",
+    "getDayOfMonth": "timestamp('2026-03-02T10:20:30.400Z').getDayOfMonth() == 1",
+    "getDate": "timestamp('2026-03-02T10:20:30.400Z').getDate() == 2",
+    "getDayOfWeek": "timestamp('2026-03-02T10:20:30.400Z').getDayOfWeek() == 1",
+    "getHours": "timestamp('2026-03-02T10:20:30.400Z').getHours() == 10",
+    "getMinutes": "timestamp('2026-03-02T10:20:30.400Z').getMinutes() == 20",
+    "getSeconds": "timestamp('2026-03-02T10:20:30.400Z').getSeconds() == 30",
+    "getMilliseconds": "timestamp('2026-03-02T10:20:30.400Z').getMilliseconds() == 400",
+}
+
+
+def test_every_allowed_function_works_in_the_engines_runtime() -> None:
+    import cel
+
+    from app.core.journeys.expressions import FUNCTIONS, expression_problem
+
+    assert set(FUNCTION_EXAMPLES) == FUNCTIONS
+    for name, example in FUNCTION_EXAMPLES.items():
+        assert expression_problem(example) is None, name
+        assert cel.evaluate(example, {}) is True, name
+    # and a name outside the set really fails at run time: refusing it loses nothing
+    with pytest.raises(RuntimeError, match="Undefined variable or function"):
+        cel.evaluate("max(1, 2) == 2", {})
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,9 @@
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.settings import EMBEDDED_BOOTSTRAP, EMBEDDED_PORT, Settings
+from tests.unit.test_broker_profile import sleeping_tansu
 
 
 def test_field_names_work_as_keywords_despite_aliases() -> None:
@@ -12,11 +11,15 @@ def test_field_names_work_as_keywords_despite_aliases() -> None:
 
 
 def test_kafka_bootstrap_servers_env_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.broker import detect
+
+    monkeypatch.setattr(detect, "ask_cluster_id", lambda *_: "JfdR9h7QShycrpedglzfJw")
     monkeypatch.delenv("SEGUE_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("SEGUE_BROKER_PROFILE", raising=False)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
     settings = Settings()
     assert settings.bootstrap_servers == "broker:9092"
-    assert not settings.tansu_profile  # a real estate: no Tansu workarounds
+    assert not settings.tansu_profile  # a real Kafka: no Tansu workarounds
 
 
 def test_embedded_address_takes_the_profile_of_the_broker_started_there(
@@ -28,14 +31,8 @@ def test_embedded_address_takes_the_profile_of_the_broker_started_there(
     settings = Settings(state_dir=tmp_path)
     assert settings.bootstrap_servers == EMBEDDED_BOOTSTRAP
     assert not settings.tansu_profile  # nothing started there: no workarounds
-    # A pid file naming a live Tansu process (this test's own sleeping child) on the port.
-    sleeper = [sys.executable, "-c", "import time; time.sleep(30)", "tansu"]
-    with subprocess.Popen(sleeper) as proc:
-        try:
-            (tmp_path / f"broker-{EMBEDDED_PORT}.pid").write_text(f"{proc.pid}\n")
-            assert Settings(state_dir=tmp_path).tansu_profile
-        finally:
-            proc.kill()
+    with sleeping_tansu(tmp_path / f"broker-{EMBEDDED_PORT}.pid"):
+        assert Settings(state_dir=tmp_path).tansu_profile
     assert Settings(state_dir=tmp_path, broker_profile="kafka").tansu_profile is False
 
 

@@ -79,6 +79,29 @@ def test_the_sandbox_refuses_python_internals(tmp_path: Path) -> None:
         renderer.message("t", template_context(action(template="t"), None))
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{% for i in range(10**12) %}{{ i }}{% endfor %}", "OverflowError: Range too big"),
+        ("{{ 1 / 0 }}", "ZeroDivisionError"),
+        ("{{ 'a' + 1 }}", "TypeError"),
+    ],
+)
+def test_a_python_error_in_a_template_is_a_template_error(
+    tmp_path: Path, body: str, reason: str
+) -> None:
+    (tmp_path / "t.j2").write_text(body)
+    renderer = Renderer(tmp_path)
+    with pytest.raises(PermanentError, match=rf"template t\.j2: {reason}"):
+        renderer.message("t", template_context(action(template="t"), None))
+
+
+def test_a_python_error_in_a_shape_expression_is_permanent() -> None:
+    renderer = Renderer()
+    with pytest.raises(PermanentError, match="OverflowError"):
+        renderer.evaluate("range(10**12) | list", template_context(action(), None))
+
+
 def test_decode_action_checks_schema_and_channel() -> None:
     good = action("sms")
     assert decode_action(orjson.dumps(good), "sms") == good
