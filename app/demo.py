@@ -136,6 +136,8 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
                     "-m",
                     "app",
                     "worker",
+                    "--processes",  # one metrics endpoint for the progress line
+                    "1",
                     "--journeys",
                     str(options.journeys),
                     "--policies",

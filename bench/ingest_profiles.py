@@ -74,7 +74,7 @@ def main() -> None:
             "SEGUE_LOG_LEVEL": "warning",
         }
         worker = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"],
+            [sys.executable, "-m", "app", "worker", "--processes", "1"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -95,7 +95,16 @@ class Worker:
         self.log = env.tmp / f"worker-{self.port}.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app", "worker", "--policies", "policies.yaml"],
+                [
+                    sys.executable,
+                    "-m",
+                    "app",
+                    "worker",
+                    "--processes",
+                    "1",
+                    "--policies",
+                    "policies.yaml",
+                ],
                 cwd=ROOT,
                 env={**env.env, "SEGUE_METRICS_PORT": str(self.port)},
                 stdout=log,

@@ -111,7 +111,7 @@ def main() -> None:
         with (out / "py-spy.log").open("wb") as fh:
             spy = subprocess.Popen(
                 [str(spy_bin), "record", "--format", "raw", "--rate", str(args.rate), "-o",
-                 str(raw), "--", sys.executable, "-m", "app", "worker"],
+                 str(raw), "--", sys.executable, "-m", "app", "worker", "--processes", "1"],
                 cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
             )  # fmt: skip
         began = time.monotonic()

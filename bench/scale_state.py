@@ -268,7 +268,7 @@ class Worker:
         self.started = time.monotonic()
         with log_path.open("wb") as fh:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "app", "worker"],
+                [sys.executable, "-m", "app", "worker", "--processes", "1"],
                 cwd=ROOT,
                 env=env,
                 stdout=fh,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -11,6 +12,14 @@ from app.cli import app
 from app.settings import load_settings
 
 DEFAULT_POLICIES = Path("policies.yaml")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or `taskset`
+    narrows), not the machine's count."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
 #: the exit code of a worker whose batch or checkpoint failed: restart it
 EXIT_FAILED = 70
 
@@ -26,11 +35,12 @@ def worker(
         "--policies",
         help="policies.yaml (default: ./policies.yaml if present, else no policies).",
     ),
-    processes: int = typer.Option(
-        1,
+    processes: int | None = typer.Option(
+        None,
         "--processes",
         min=1,
-        help="Worker processes side by side (one core each; metrics on METRICS_PORT + i).",
+        help="Worker processes side by side, one core each (default: the cores this process "
+        "may run on); child i serves metrics on METRICS_PORT + i.",
     ),
 ) -> None:
     """Run the stream worker: ingest, profiles, journeys and timers on the configured broker."""
@@ -39,6 +49,8 @@ def worker(
     if policies is None and DEFAULT_POLICIES.is_file():
         policies = DEFAULT_POLICIES
     settings = load_settings()
+    if processes is None:
+        processes = usable_cores()
     if processes > 1:
         from app.worker.processes import run_processes
 

@@ -91,24 +91,36 @@ class WorkerProcess:
         self.log_path = deployment.tmp / f"worker-{worker_id}-{uuid.uuid4().hex[:4]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    #: where the worker's metrics endpoint is reached from the test
+    metrics_host = "127.0.0.1"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "app", "worker", "--worker-id", self.worker_id]
+
+    def environment(self) -> dict[str, str]:
+        return {**self.deployment.env, "SEGUE_METRICS_PORT": str(self.metrics_port)}
+
     def start(self) -> WorkerProcess:
-        env = {**self.deployment.env, "SEGUE_METRICS_PORT": str(self.metrics_port)}
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker", "--worker-id", self.worker_id, *self.args],
+            [*self.command(), *self.process_args()],
             cwd=ROOT,
-            env=env,
+            env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
         return self
 
+    def process_args(self) -> tuple[str, ...]:
+        """One process unless the test asks for more: its metrics are one endpoint's."""
+        return self.args if "--processes" in self.args else ("--processes", "1", *self.args)
+
     def metric(self, name: str) -> float:
         """Sum of a metric's samples (all labels); 0 while the endpoint is not up yet."""
         try:
             with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2
+                f"http://{self.metrics_host}:{self.metrics_port}/metrics", timeout=2
             ) as resp:
                 text = resp.read().decode()
         except OSError:

@@ -52,7 +52,10 @@ def assert_same_actions(live: list[dict[str, Any]], expected: Expected) -> None:
         f"missing {sorted(set(expected.actions) - set(by_id))[:5]}"
     )
     for action_id, records in by_id.items():  # a duplicate is the same action again
-        assert all(same_decision(r, expected.actions[action_id]) for r in records), records
+        want = expected.actions[action_id]
+        for record in records:
+            differ = {k: (record.get(k), want.get(k)) for k in record.keys() | want.keys()}
+            assert same_decision(record, want), {k: v for k, v in differ.items() if v[0] != v[1]}
 
 
 @pytest.mark.tansu_smoke
