@@ -14,7 +14,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.event_time import EventTimeWindow
 from app.core.identity import DEFAULT_PRIORITY, IdentityConfig
+from app.core.timeutil import parse_duration
 
 EMBEDDED_HOST = "127.0.0.1"
 EMBEDDED_PORT = 19092
@@ -105,6 +107,33 @@ class Settings(BaseSettings):
     commit_interval_ms: int = Field(
         default=1000, ge=0, description="How often the worker checkpoints its work."
     )
+
+    event_time_max_ahead: str = Field(
+        default="7d",
+        description=(
+            "Events dated further ahead of their partition's time go to the DLQ (a duration: "
+            "90s, 15m, 2h, 7d; 0s turns the check off). See app/core/event_time.py."
+        ),
+    )
+    event_time_max_behind: str = Field(
+        default="30d",
+        description=(
+            "Events dated further behind their partition's newest event time go to the DLQ "
+            "(0s: off; raise it to publish history out of time order)."
+        ),
+    )
+
+    @field_validator("event_time_max_ahead", "event_time_max_behind")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)  # raises TimeFormatError (a ValueError) with the reason
+        return value
+
+    @property
+    def event_time_window(self) -> EventTimeWindow:
+        return EventTimeWindow(
+            parse_duration(self.event_time_max_ahead), parse_duration(self.event_time_max_behind)
+        )
 
     identity_priority: str = Field(
         default=",".join(DEFAULT_PRIORITY),

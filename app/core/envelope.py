@@ -3,7 +3,21 @@
 A valid event becomes a plain dict with the envelope's fields, ``timestamp`` rewritten in UTC
 (``...Z``), ``properties``/``context`` always dicts, plus ``ts`` (epoch milliseconds) and ``key``
 (the customer id, else the anonymous id: the id the event is handled under).
-Anything else raises :class:`InvalidEvent` with a reason a producer can act on.
+Anything else raises :class:`InvalidEvent` with a reason a producer can act on, and nothing
+else: whatever the bytes, ``decode_event`` returns an event or raises ``InvalidEvent`` (a fuzz
+test holds it to that), so one record can never stop the pipeline.
+
+Limits (each a reason in the dead-letter record; docs/pipeline.md):
+
+- the payload: at most ``MAX_EVENT_BYTES``, whatever the broker lets through;
+- ``properties`` and ``context``: nested at most ``MAX_DEPTH`` levels, at most ``MAX_KEYS`` keys
+  and list items in all, strings at most ``MAX_STRING`` characters. (orjson reads 1,024 levels
+  but writes only 254: an event it could read and not forward would stop the worker);
+- the timestamp: within ``MIN_TS``..``MAX_TS`` (1970 to 2200) once in UTC: year 9999 or 0001 is
+  a producer's bug, and an event dated there would move its partition's time (and every wait on
+  it) to the end of time;
+- ``customer_id`` / ``anonymous_id`` / ``event_id``: no control characters (internal keys in the
+  stores start with NUL, so no customer can collide with one).
 """
 
 from __future__ import annotations
@@ -18,6 +32,13 @@ from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
 from app.paths import SCHEMAS_DIR
 
 MAX_EVENT_BYTES = 1024 * 1024  # 1 MiB: larger payloads are rejected, never parsed
+MAX_DEPTH = 16
+MAX_KEYS = 1_000
+MAX_STRING = 32_768
+MIN_TS = 0  # 1970-01-01T00:00:00Z
+MAX_TS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
 
 Event = dict[str, Any]
 
@@ -104,9 +125,43 @@ def decode_event(raw: bytes | bytearray | memoryview | str | None) -> Event:
         raise InvalidEvent(f"oversize payload: {len(raw)} bytes > {MAX_EVENT_BYTES}")
     try:
         obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError as exc:  # also JSON nested deeper than orjson reads
         raise InvalidEvent(f"bad JSON: {exc}") from None
     return validate_event(obj)
+
+
+def _shape_problem(value: dict[str, Any], field: str) -> str | None:
+    """Why ``properties`` or ``context`` exceeds the limits, else None. Most events carry a
+    few scalars: those take the first loop only."""
+    if len(value) <= MAX_KEYS:
+        for item in value.values():
+            kind = type(item)
+            if kind is str:
+                if len(item) > MAX_STRING:
+                    break
+            elif kind not in _SCALAR_TYPES:
+                break
+        else:
+            return None
+    keys = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            if isinstance(item, str) and len(item) > MAX_STRING:
+                return f"{field}: a string of {len(item)} characters (limit {MAX_STRING})"
+            continue
+        if depth > MAX_DEPTH:
+            return f"{field}: nested deeper than {MAX_DEPTH} levels"
+        keys += len(item)
+        if keys > MAX_KEYS:
+            return f"{field}: more than {MAX_KEYS} keys and list items"
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _plainly_valid(obj: dict[str, Any]) -> int | None:
@@ -126,6 +181,10 @@ def _plainly_valid(obj: dict[str, Any]) -> int | None:
         return None
     if not customer and not anonymous:
         return None
+    if not (event_id.isprintable() and (customer or "").isprintable()):
+        return None  # maybe a control character: the full check says
+    if anonymous and not anonymous.isprintable():
+        return None
     properties, context = obj.get("properties"), obj.get("context")
     if properties is not None and type(properties) is not dict:
         return None
@@ -137,9 +196,18 @@ def _plainly_valid(obj: dict[str, Any]) -> int | None:
 
 def validate_event(obj: Any) -> Event:
     """Validate a decoded envelope and return its normalised form."""
+    try:
+        return _validated(obj)
+    except InvalidEvent:
+        raise
+    except Exception as exc:  # a bug of ours must not stop the pipeline: the DLQ says so
+        raise InvalidEvent(f"unreadable event ({type(exc).__name__}: {exc})") from None
+
+
+def _validated(obj: Any) -> Event:
     if not isinstance(obj, dict):
         raise InvalidEvent(f"envelope must be a JSON object, got {type(obj).__name__}")
-    ts = _plainly_valid(obj)
+    ts = plain = _plainly_valid(obj)
     if ts is None:
         try:
             _validate(obj)
@@ -157,17 +225,37 @@ def validate_event(obj: Any) -> Event:
             ts = parse_rfc3339(timestamp)
         except TimeFormatError as exc:
             raise InvalidEvent(f"timestamp: {exc}") from None
-        timestamp = format_ms(ts)
+        except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59:59-23:59 in UTC
+            raise InvalidEvent(f"timestamp out of range: {timestamp}") from None
+        if MIN_TS <= ts < MAX_TS:
+            timestamp = format_ms(ts)
+    if not MIN_TS <= ts < MAX_TS:
+        raise InvalidEvent(
+            f"timestamp out of range: {timestamp} (events must be dated 1970-01-01 to 2200-01-01)"
+        )
     customer_id = obj.get("customer_id") or None
     anonymous_id = obj.get("anonymous_id") or None
+    if plain is None:  # (the plain form's ids are printable: _plainly_valid checked)
+        for name, text in (
+            ("event_id", obj["event_id"]),
+            ("customer_id", customer_id),
+            ("anonymous_id", anonymous_id),
+        ):
+            if text and _CONTROL.search(text):
+                raise InvalidEvent(f"{name} contains a control character")
+    properties, context = obj.get("properties"), obj.get("context")
+    if properties and (problem := _shape_problem(properties, "properties")):
+        raise InvalidEvent(problem)
+    if context and (problem := _shape_problem(context, "context")):
+        raise InvalidEvent(problem)
     return {
         "event_id": obj["event_id"],
         "type": obj["type"],
         "customer_id": customer_id,
         "anonymous_id": anonymous_id,
         "timestamp": timestamp,
-        "properties": obj.get("properties") or {},
-        "context": obj.get("context") or {},
+        "properties": properties or {},
+        "context": context or {},
         "ts": ts,
         "key": customer_id or anonymous_id,
     }

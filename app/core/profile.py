@@ -16,6 +16,12 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 ``recent``         the last few events, compacted, for a live agent (see core/handoff.py)
 ``transcript``     the last chat lines, only once the customer wrote one (see core/handoff.py)
 
+Size: a profile is written to its changelog on every change, so it is bounded whatever the
+events carry: at most ``MAX_ATTRIBUTES`` attributes (a trait with a new name beyond that is not
+kept; known names still update), each value at most ``MAX_ATTRIBUTE_BYTES`` as JSON (a larger
+one is not kept: the event stays on its input topic); ``recent`` and ``transcript`` are capped
+in core/handoff.py.
+
 "Latest wins" is by event time: an attribute or a consent choice is written only when the event
 is at least as recent as the one that wrote the value kept (``attr_ts`` / ``consent_ts``), so an
 older event arriving late never overwrites a newer value. At equal times the event processed
@@ -29,6 +35,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from app.core.handoff import note_event
 from app.core.session import fold_session
 from app.core.stamps import Stamps, restamp, time_of
@@ -36,6 +44,30 @@ from app.core.stamps import Stamps, restamp, time_of
 Profile = dict[str, Any]
 
 TRAIT_EVENTS = frozenset({"Identify", "ProfileUpdated"})
+MAX_ATTRIBUTES = 200
+MAX_ATTRIBUTE_BYTES = 4_096
+_SMALL_SCALARS = (int, float, bool, type(None))
+
+
+def _storable(props: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+    """The traits of ``props`` a profile keeps (the size rules in the module doc)."""
+    room = MAX_ATTRIBUTES - len(attributes)
+    kept = {}
+    for name, value in props.items():
+        if name not in attributes and name not in kept:
+            if room <= 0:
+                continue
+            room -= 1
+        if isinstance(value, str):
+            # (a character is at most 4 bytes: short strings need no encoding to tell)
+            if len(value) > MAX_ATTRIBUTE_BYTES // 4 and len(value.encode()) > MAX_ATTRIBUTE_BYTES:
+                continue
+        elif (
+            not isinstance(value, _SMALL_SCALARS) and len(orjson.dumps(value)) > MAX_ATTRIBUTE_BYTES
+        ):
+            continue
+        kept[name] = value
+    return kept
 
 
 def new_profile(key: str) -> Profile:
@@ -67,6 +99,7 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
     if etype in TRAIT_EVENTS:
         if props:
             attributes = profile["attributes"]
+            props = _storable(props, attributes)
             stamps = profile.get("attr_ts")
             written: dict[str, int | None]
             if stamps is None:  # no value has a time yet: every value is older than this event

@@ -46,6 +46,7 @@ from prometheus_client import Counter
 
 from app.core.identity import ANONYMOUS, IdentityConfig, Link, apply_link, identifiers_of
 from app.partitioner import partition_for
+from app.stream.failures import dead_letter_value, internal_error
 from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
 
@@ -241,12 +242,24 @@ class IdentityProcessor:
             mark.dirty = True
             self._handled[op].inc()
             send_to.begin(f"i{item.partition}", item.offset)
-            if op == ROUTE:
-                self._route(out, rows, store, item, value["event"])
-            elif op == PROBE:
-                self._probe(out, rows, store, item, value)
-            elif op == CLAIM:
-                self._claim(out, rows, store, item, value)
+            try:
+                if op == ROUTE:
+                    self._route(out, rows, store, item, value["event"])
+                elif op == PROBE:
+                    self._probe(out, rows, store, item, value)
+                elif op == CLAIM:
+                    self._claim(out, rows, store, item, value)
+            except Exception as exc:  # a bug of ours: the record to the DLQ, the partition goes on
+                key = value.get("event", {}).get("key") or str(value.get("identifier", ""))
+                dead_letter_value(
+                    self.sink,
+                    out,
+                    self.names.dlq,
+                    internal_error("identity", exc),
+                    value,
+                    key,
+                    (self.names.identity, item.partition, item.offset),
+                )
 
         def finish() -> None:
             for ident, held in rows.items():

@@ -44,10 +44,13 @@ from app.core.profile import new_profile
 from app.core.timeutil import format_ms, parse_rfc3339
 from app.partitioner import partition_for
 from app.stream import metrics
+from app.stream.failures import dead_letter_value, internal_error
 from app.stream.latency import LatencyTracker
 from app.stream.metrics import child
 from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
+
+AGENT = "journeys"
 
 ACTIONS = Counter("segue_actions_total", "Actions emitted", ["channel", "journey"])
 DECISIONS = Counter("segue_decisions_total", "Suppressed and held-out sends", ["reason"])
@@ -114,6 +117,7 @@ class Slot:
     dirty: bool = False
     fresh: bool = False  # no stored record: made for this batch
     heal: bool = False  # a redelivery was skipped: re-check the timers table against the state
+    stuck: bool = False  # its due tick failed (a bug): not scheduled again until its next event
 
 
 @dataclass
@@ -207,36 +211,52 @@ class JourneyProcessor:
                 slot.fresh = fresh
                 slots[key] = slot
             record = slot.record
-            if "merged_into" in record:
-                self._to_survivor(record, value, item, out)
-                slot.dirty = True
-                continue
-            op = value.get("op")
-            if op is not None:
-                self._control(op, value, key, slot, item, out)
-                continue
-            tick = value.get("tick")
-            if tick is not None:
-                TICKS.inc()
-                due = next_due(record["journeys"])
-                if due is None or due > tick:
-                    continue  # a duplicate or stale tick: nothing is due
-                outcome = engine.advance(record["profile"], record["journeys"], tick)
-                source_ts = None
-            else:
-                if value["ts"] > index.newest(item.partition):
-                    index.saw_event(item.partition, value["ts"])
-                    clocks[item.partition] = item
-                if applied_before(record, value):
-                    metrics.REDELIVERED_SKIPPED.inc()
-                    slot.heal = True
+            # A record that fails here is a bug of ours: it goes to the DLQ and the partition
+            # goes on (the customer's state keeps what the engine changed before the error).
+            try:
+                if "merged_into" in record:
+                    self._to_survivor(record, value, item, out)
+                    slot.dirty = True
                     continue
-                outcome = engine.handle_event(record["profile"], record["journeys"], value)
-                updates += 1
-                source_ts = value["source"].get("timestamp") if value.get("source") else None
-            slot.dirty = True
-            slot.handle = item.handle
-            self._emit(outcome, key, item.partition, source_ts, out)
+                op = value.get("op")
+                if op is not None:
+                    self._control(op, value, key, slot, item, out)
+                    continue
+                tick = value.get("tick")
+                if tick is not None:
+                    TICKS.inc()
+                    due = next_due(record["journeys"])
+                    if due is None or due > tick:
+                        continue  # a duplicate or stale tick: nothing is due
+                    outcome = engine.advance(record["profile"], record["journeys"], tick)
+                    source_ts = None
+                else:
+                    if value["ts"] > index.newest(item.partition):
+                        index.saw_event(item.partition, value["ts"])
+                        clocks[item.partition] = item
+                    if applied_before(record, value):
+                        metrics.REDELIVERED_SKIPPED.inc()
+                        slot.heal = True
+                        continue
+                    outcome = engine.handle_event(record["profile"], record["journeys"], value)
+                    updates += 1
+                    source_ts = value["source"].get("timestamp") if value.get("source") else None
+                slot.dirty = True
+                slot.handle = item.handle
+                self._emit(outcome, key, item.partition, source_ts, out)
+            except Exception as exc:
+                slot.dirty = True
+                if "tick" in value:
+                    slot.stuck = True  # its due time would fire it again at once: unscheduled
+                dead_letter_value(
+                    self.sink,
+                    out.batch,
+                    self.names.dlq,
+                    internal_error(AGENT, exc),
+                    value,
+                    key,
+                    (self.names.customer_events, item.partition, item.offset),
+                )
         if updates:
             metrics.PROFILE_UPDATES.inc(updates)
         return Applied(out, lambda: self._finish(slots, clocks, out, store))
@@ -249,7 +269,7 @@ class JourneyProcessor:
             done()
         for key, slot in slots.items():
             jstate = slot.record.get("journeys")
-            due = next_due(jstate) if jstate is not None else None
+            due = next_due(jstate) if jstate is not None and not slot.stuck else None
             if slot.dirty:
                 store.put_record(slot.handle, key, slot.record)
             if due != slot.due_before or (slot.heal and store.get_timer(slot.handle, key) != due):

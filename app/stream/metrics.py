@@ -10,6 +10,11 @@ EVENTS_IN = Counter("segue_events_in_total", "Records read from the input topics
 EVENTS_REJECTED = Counter(
     "segue_events_rejected_total", "Input records sent to the dead-letter topic", ["kind"]
 )
+INTERNAL_ERRORS = Counter(
+    "segue_internal_errors_total",
+    "Records an agent could not handle because of a bug of ours (each sent to the DLQ)",
+    ["agent"],
+)
 EVENTS_ACCEPTED = Counter(
     "segue_events_accepted_total", "Valid events forwarded, keyed by customer"
 )

@@ -3,6 +3,11 @@
 Stateless: a record forwarded again after a crash (its offset not yet committed) is dropped
 downstream, by the journey agent's ``applied_before`` (the ``source`` offsets it stamps here)
 and by the identity agent's ``from`` positions (app/stream/identity_agent.py).
+
+Never stopped by a record: what the envelope refuses (app/core/envelope.py), what falls outside
+the event-time window (app/core/event_time.py) and whatever else goes wrong with one record (a
+bug of ours included: the reason says so, ``segue_internal_errors_total`` counts it and the log
+names it once per kind) goes to the DLQ, and ingest goes on with the next record.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import orjson
 
 from app.core.dlq import dlq_record
 from app.core.envelope import InvalidEvent, decode_event
+from app.core.event_time import EventTimeWindow
 from app.runtime.agent import Agent, PartitionBatch
 from app.stream import metrics
+from app.stream.failures import internal_error
 from app.stream.identity_agent import IngestRouter
 from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
@@ -43,6 +50,22 @@ class Tally:
 
 #: the process's ingest counts; the worker flushes them once per loop turn
 TALLY = Tally()
+#: the newest event time handled per input partition (the event-time window's reference)
+NEWEST: dict[tuple[str, int], int] = {}
+
+
+def dead_letter(names: TopicNames, sink: Outlet, out: Batch, message: Any, reason: str) -> None:
+    key = message.key()
+    record = dlq_record(
+        reason,
+        message.value(),
+        key,
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        message.timestamp()[1],
+    )
+    sink.produce(out, names.dlq, key, orjson.dumps(record))
 
 
 def forward(
@@ -52,44 +75,55 @@ def forward(
     router: IngestRouter,
     message: Any,
     here: int | None = None,
+    window: EventTimeWindow | None = None,
 ) -> dict[str, Any] | None:
     """One consumed input record (a confluent-kafka Message) to where identity says. With
     ``here`` (the caller owns that customer partition), an event of a customer of partition
     ``here`` is not forwarded: it is returned, for the caller to handle at once."""
-    topic, value, key = message.topic(), message.value(), message.key()
+    topic = message.topic()
     seen = TALLY.seen
     seen[topic] = seen.get(topic, 0) + 1
     try:
-        valid = decode_event(value)
-        if not key:
+        valid = decode_event(message.value())
+        if not message.key():
             raise InvalidEvent("missing key: records must be keyed by customer id")
+        partition = message.partition()
+        record_ms = message.timestamp()[1]
+        if window is not None:
+            where = (topic, partition)
+            newest = NEWEST.get(where, 0)
+            ts = valid["ts"]
+            problem = window.problem(ts, newest, record_ms)
+            if problem is not None:
+                raise InvalidEvent(problem)
+            if ts > newest:
+                NEWEST[where] = ts
+        # Where it came from: lets the journey agent drop a record forwarded twice (a crash
+        # before the commit) and measure latency from the input's broker timestamp.
+        valid["source"] = {
+            "topic": topic,
+            "partition": partition,
+            "offset": message.offset(),
+            "timestamp": record_ms,
+        }
+        routed = router.send(out, valid, here)
     except InvalidEvent as exc:
         metrics.EVENTS_REJECTED.labels(metrics.reason_kind(exc.reason)).inc()
-        record = dlq_record(
-            exc.reason,
-            value,
-            key,
-            topic,
-            message.partition(),
-            message.offset(),
-            message.timestamp()[1],
-        )
-        sink.produce(out, names.dlq, key, orjson.dumps(record))
+        dead_letter(names, sink, out, message, exc.reason)
+        return None
+    except Exception as exc:
+        dead_letter(names, sink, out, message, internal_error(AGENT, exc))
         return None
     TALLY.accepted += 1
-    # Where it came from: lets the journey agent drop a record forwarded twice (a crash before
-    # the commit) and measure latency from the input's broker timestamp.
-    valid["source"] = {
-        "topic": topic,
-        "partition": message.partition(),
-        "offset": message.offset(),
-        "timestamp": message.timestamp()[1],
-    }
-    return valid if router.send(out, valid, here) else None
+    return valid if routed else None
 
 
 def ingest_agent(
-    names: TopicNames, sink: Outlet, router: IngestRouter, topics: tuple[str, ...]
+    names: TopicNames,
+    sink: Outlet,
+    router: IngestRouter,
+    topics: tuple[str, ...],
+    window: EventTimeWindow | None = None,
 ) -> Agent:
     """For input topics not co-partitioned with customer-events (another partition count):
     every event goes through customer-events. Co-partitioned inputs are the journeys agent's
@@ -98,6 +132,6 @@ def ingest_agent(
     def handle(batch: PartitionBatch) -> None:
         out = sink.batch()
         for message in batch.records:
-            forward(names, sink, out, router, message)
+            forward(names, sink, out, router, message, window=window)
 
     return Agent(AGENT, topics, handle)

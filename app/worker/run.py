@@ -105,9 +105,10 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         partitions=settings.partitions,
     )
     router = IngestRouter(names, sink, settings.partitions, config)
+    window = settings.event_time_window
 
     def admit(out: Batch, message: Any, partition: int) -> dict[str, Any] | None:
-        return forward(names, sink, out, router, message, here=partition)
+        return forward(names, sink, out, router, message, here=partition, window=window)
 
     # inputs with customer-events' partition count are co-partitioned with it (the range
     # assignment): their events on the right partition skip the hop through customer-events
@@ -127,7 +128,7 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         journeys_agent(journeys, names.customer_events, direct, admit),
     ]
     if hopped:
-        agents.append(ingest_agent(names, sink, router, hopped))
+        agents.append(ingest_agent(names, sink, router, hopped, window))
     runtime.add_agents(agents)
     reported = [time.monotonic()]
 

@@ -12,8 +12,8 @@ from app.core import envelope
 from app.core.envelope import InvalidEvent, decode_event, validate_event
 from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
 
-# 1000-01-01 .. 9999-12-31, in epoch ms (format_ms does not pad years below 1000)
-LOW, HIGH = -30_610_224_000_000, 253_402_300_799_999
+# 1970-01-01 .. 2199-12-31: the range events may be dated (envelope.MIN_TS, MAX_TS)
+LOW, HIGH = envelope.MIN_TS, envelope.MAX_TS - 1
 
 
 def envelope_with(timestamp: Any, **fields: Any) -> dict[str, Any]:
