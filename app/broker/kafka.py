@@ -182,8 +182,8 @@ class KafkaBroker(BrokerProcess):
                 f"{libs}/*",
                 STORAGE_TOOL,
                 "format",
-                "--cluster-id",
-                new_cluster_id(),
+                # one argument: an id may begin with "-", which argparse would take for an option
+                f"--cluster-id={new_cluster_id()}",
                 "--config",
                 str(self.config_file),
                 "--ignore-formatted",
