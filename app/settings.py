@@ -107,6 +107,22 @@ class Settings(BaseSettings):
     commit_interval_ms: int = Field(
         default=1000, ge=0, description="How often the worker checkpoints its work."
     )
+    lag_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How often the worker asks the broker for its input partitions' end and committed "
+            "offsets (segue_consumer_lag_records, stall detection); 0 turns both off."
+        ),
+    )
+    stall_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "An input partition with records waiting and none read for this long is stalled: "
+            "logged once and counted (segue_consumer_stalls_total) until it reads again."
+        ),
+    )
 
     event_time_max_ahead: str = Field(
         default="7d",

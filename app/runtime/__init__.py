@@ -5,4 +5,6 @@ store.py       one partition's state: rocksdict with a write-back cache of decod
 changelog.py   changelog topic names, record headers, and recovery in bulk
 checkpoint.py  the one commit order: outputs, changelog, flush, offsets, store
 loop.py        one consumer per process: micro-batches per partition, rebalances
+lag.py         what consumer lag and a stalled partition are (offsets and times in, figures out)
+lag_monitor.py the broker's offsets sampled off the per-record path: lag gauges, stall reports
 """

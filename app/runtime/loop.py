@@ -3,6 +3,7 @@
     poll(timeout) + consume(batch_max - 1, 0)  ->  group by (agent, partition), in order
       -> agent.handle(PartitionBatch)          ->  outputs queued, store caches changed
       -> every commit_interval_s: Checkpoint.commit() (checkpoint.py owns the order)
+      -> every lag_interval_s: the broker's offsets -> lag gauges, stall reports (lag_monitor.py)
 
 The consumer joins the group with the range assignor: partition i of every topic goes to the same
 member, so each agent's partitions spread evenly over the workers and a customer's input and
@@ -35,7 +36,8 @@ from app.kafka_io import make_consumer, make_producer, partitions_of
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.changelog import changelog_topic, recover
 from app.runtime.checkpoint import Checkpoint
-from app.runtime.faults import crash_point
+from app.runtime.faults import crash_point, hold_from_env
+from app.runtime.lag_monitor import LagMonitor
 from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
 from app.runtime.timers import DUE_STORE, PartitionTimers, partition_time
@@ -126,6 +128,18 @@ class Runtime:
             group_conf["group.instance.id"] = instance_id
         self.consumer = make_consumer(settings, group_id, **group_conf)
         self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once)
+        #: the lag gauges and stall reports, from the broker's offsets (lag_monitor.py)
+        self.lag: LagMonitor | None = None
+        if settings.lag_interval_s > 0:
+            self.lag = LagMonitor(
+                settings,
+                self.consumer,
+                self.checkpoint,
+                group_id,
+                interval_s=settings.lag_interval_s,
+                stall_after_s=settings.stall_after_s,
+            )
+        self._hold = hold_from_env()  # the stall test's fault (faults.py); None in production
         #: (agent, partition) -> that partition's stores, open while the partition is ours
         self.stores: dict[tuple[str, int], dict[str, PartitionStore]] = {}
         #: (agent, partition) -> its schedule, for agents with on_due
@@ -179,10 +193,15 @@ class Runtime:
                 self.producer.poll()  # delivery reports (latency, errors), once per turn
                 if self.timers:
                     self.fire_due()
-                if time.monotonic() - self._last_commit >= self.commit_interval_s:
+                now = time.monotonic()
+                if now - self._last_commit >= self.commit_interval_s:
                     self.commit()
+                if self.lag is not None:
+                    self.lag.poll(now)
                 if self.housekeeping is not None:
                     self.housekeeping()
+                if self._hold is not None:
+                    self._hold.release_if_due(consumer)
             self.commit()
         except BaseException:
             # A failed handler or checkpoint: nothing of the unfinished work may become
@@ -311,6 +330,8 @@ class Runtime:
             if key not in self.stores:
                 self.stores[key] = self._open_stores(agent, tp.partition)
         self._count_assigned()
+        if self._hold is not None:
+            self._hold.on_assign(consumer, partitions)
         log.info("assigned: %s", _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -327,6 +348,8 @@ class Runtime:
         self._release(partitions)
 
     def _release(self, partitions: list[TopicPartition]) -> None:
+        if self.lag is not None:
+            self.lag.forget(time.monotonic(), partitions)
         gone = {(tp.topic, tp.partition) for tp in partitions}
         keep = {
             (self.by_topic[tp.topic].name, tp.partition)
