@@ -63,20 +63,20 @@ CUSTOMERS = 20_000
 
 
 class Env:
-    def __init__(self, bootstrap: str, tmp: Path) -> None:
+    def __init__(self, bootstrap: str, tmp: Path, profile: str = "tansu") -> None:
         self.prefix = f"b{uuid.uuid4().hex[:6]}."
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.settings = Settings(
             bootstrap_servers=bootstrap,
-            broker_profile="tansu",
+            broker_profile=profile,
             topic_prefix=self.prefix,
             state_dir=tmp / "state",
         )
         self.env = {
             **os.environ,
             "SEGUE_BOOTSTRAP_SERVERS": bootstrap,
-            "SEGUE_BROKER_PROFILE": "tansu",
+            "SEGUE_BROKER_PROFILE": profile,
             "SEGUE_TOPIC_PREFIX": self.prefix,
             "SEGUE_STATE_DIR": str(tmp / "state"),
             "SEGUE_LOG_LEVEL": "warning",
