@@ -91,7 +91,7 @@ def test_poison_pills_go_to_the_dlq_and_the_worker_goes_on(
     wait_for_state(deployment, worker, expected)
 
     dead = {r["source"]["offset"]: r for r in read_values(deployment, [names.dlq])}
-    # (over 1 MiB only the head is kept, with the hash of the whole)
+    # (over 2 MiB only the head would be kept, with the hash of the whole)
     by_value = {
         r.get("original_sha256") or sha256(base64.b64decode(r["original_b64"])).hexdigest(): r
         for r in dead.values()
