@@ -189,15 +189,19 @@ def test_with_exactly_once_a_cut_off_host_that_comes_back_alive_is_fenced(
 
 
 def rejoined_or_restarted(hosts: TwoHosts, zombie: WorkerProcess) -> WorkerProcess:
-    """The fenced worker either ends on its refused checkpoint (exit 70: restart me), and is
-    restarted, or learns it lost its partitions and rejoins the group; either way, a worker on
-    host 2 that holds partitions again."""
+    """The fenced worker either ends (exit 70 on its refused checkpoint, or librdkafka's own
+    abort) and is restarted, as a supervisor would, or learns it lost its partitions and rejoins
+    the group; either way, a worker on host 2 that holds partitions again."""
     assert zombie.proc is not None
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         code = zombie.proc.poll()
         if code is not None:
-            assert code == EXIT_FAILED, zombie.log()[-3000:]
+            # 70: its checkpoint was refused (restart me); -6: librdkafka aborted on its own
+            # (`rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0`, seen once in
+            # a CI run, in the transactional producer as the cut-off session expired). Either
+            # way it wrote nothing visible, which is what this test is about.
+            assert code in (EXIT_FAILED, -signal.SIGABRT), (code, zombie.log()[-3000:])
             zombie = hosts.started(2, "b")
             break
         log = zombie.log()
