@@ -14,7 +14,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.duplicates import DEFAULT_MAX_IDS, DuplicateRule
 from app.core.identity import DEFAULT_PRIORITY, IdentityConfig
+from app.core.timeutil import TimeFormatError, parse_duration
 
 EMBEDDED_HOST = "127.0.0.1"
 EMBEDDED_PORT = 19092
@@ -114,6 +116,34 @@ class Settings(BaseSettings):
             "See docs/identity.md."
         ),
     )
+
+    duplicate_window: str = Field(
+        default="24h",
+        description=(
+            "How long (event time) a customer's event ids are remembered: a second event with "
+            "the same event_id within it is a duplicate, dropped and counted "
+            "(segue_events_duplicate_total). 0s turns this off. Read by the worker and by "
+            "segue replay alike. See docs/engine.md, 'Duplicate events'."
+        ),
+    )
+    duplicate_max_ids: int = Field(
+        default=DEFAULT_MAX_IDS,
+        ge=1,
+        description="Event ids remembered per customer at most (the oldest handled go first).",
+    )
+
+    @field_validator("duplicate_window")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except TimeFormatError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def duplicates(self) -> DuplicateRule:
+        return DuplicateRule(parse_duration(self.duplicate_window), self.duplicate_max_ids)
 
     @field_validator("identity_priority")
     @classmethod
