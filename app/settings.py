@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.duplicates import DEFAULT_MAX_IDS, DuplicateRule
 from app.core.event_time import EventTimeWindow
 from app.core.identity import DEFAULT_PRIORITY, IdentityConfig
 from app.core.timeutil import parse_duration
@@ -139,7 +140,26 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("event_time_max_ahead", "event_time_max_behind")
+    duplicate_window: str = Field(
+        default="24h",
+        description=(
+            "How long (event time) a customer's event ids are remembered: a second event with "
+            "the same event_id within it is a duplicate, dropped and counted "
+            "(segue_events_duplicate_total). 0s turns this off. Read by the worker and by "
+            "segue replay alike. See docs/engine.md, 'Duplicate events'."
+        ),
+    )
+    duplicate_max_ids: int = Field(
+        default=DEFAULT_MAX_IDS,
+        ge=1,
+        description="Event ids remembered per customer at most (the oldest handled go first).",
+    )
+
+    @property
+    def duplicates(self) -> DuplicateRule:
+        return DuplicateRule(parse_duration(self.duplicate_window), self.duplicate_max_ids)
+
+    @field_validator("event_time_max_ahead", "event_time_max_behind", "duplicate_window")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         parse_duration(value)  # raises TimeFormatError (a ValueError) with the reason

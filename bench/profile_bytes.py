@@ -9,6 +9,9 @@ as the profiles table stores it. Reported: profiles, bytes per profile (mean, me
 with and without the handoff lists ``recent`` / ``transcript`` (app/core/handoff.py), and per
 event, best of N interleaved passes, with and without ``note_event`` (which keeps those lists):
 ``fold`` and the whole core (``Engine.handle_event`` with the example journeys and policies).
+Also the journey state per customer after the engine's run, with and without ``seen`` (the ids
+remembered to drop duplicates, app/core/duplicates.py): the whole stream lies within its 24 h
+window, so every event's id is there.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def fold_all(events: list[dict[str, Any]]) -> dict[str, Any]:
     return profiles
 
 
-def run_engine(engine: Engine, events: list[dict[str, Any]]) -> None:
+def run_engine(engine: Engine, events: list[dict[str, Any]]) -> dict[str, Any]:
     profiles: dict[str, Any] = {}
     states: dict[str, Any] = {}
     for e in events:
@@ -66,6 +69,16 @@ def run_engine(engine: Engine, events: list[dict[str, Any]]) -> None:
             p = profiles[key] = new_profile(key)
             states[key] = engine.new_state(key)
         engine.handle_event(p, states[key], e)
+    return states
+
+
+def report(name: str, values: list[Any]) -> None:
+    sizes = sorted(len(orjson.dumps(v)) for v in values)
+    p95 = sizes[int(0.95 * (len(sizes) - 1))]
+    print(
+        f"bytes/{name}: mean {statistics.fmean(sizes):.0f}, "
+        f"median {statistics.median(sizes):.0f}, p95 {p95}, max {sizes[-1]}"
+    )
 
 
 def main() -> None:
@@ -82,14 +95,15 @@ def main() -> None:
     profiles = fold_all(events)
     print(f"{n} events, {len(profiles)} profiles ({n / len(profiles):.1f} events each)")
     without = [{k: v for k, v in p.items() if k not in HANDOFF_FIELDS} for p in profiles.values()]
-    for name, values in (("with", list(profiles.values())), ("without", without)):
-        sizes = sorted(len(orjson.dumps(p)) for p in values)
-        p95 = sizes[int(0.95 * (len(sizes) - 1))]
-        print(
-            f"bytes/profile {name:7s} the handoff lists: mean {statistics.fmean(sizes):.0f}, "
-            f"median {statistics.median(sizes):.0f}, p95 {p95}, max {sizes[-1]}"
-        )
+    report("profile with the handoff lists", list(profiles.values()))
+    report("profile without the handoff lists", without)
     engine = Engine(load_journeys(JOURNEYS_DIR), load_policies(ROOT / "policies.yaml"))
+    states = list(run_engine(engine, events).values())
+    report("journey state", states)
+    report(
+        "journey state without seen", [{k: v for k, v in s.items() if k != "seen"} for s in states]
+    )
+    report("seen ids (the entry in the state)", [{"seen": s.get("seen", {})} for s in states])
     note_event = profile_module.note_event
     best: dict[str, float] = {}
     for _ in range(args.repeat):  # interleaved: a shared machine's load hits both alike

@@ -77,9 +77,17 @@ def replay_command(
         scorer = load_scorer(models)
     except ArtifactError as exc:
         raise _fail(f"--models: {exc}") from None
+    # the settings the worker reads too: identity, and the duplicate rule (so that a backtest
+    # drops the copies live would drop)
+    settings = load_settings()
     warnings: list[DefinitionProblem] = []
     try:
-        engine = Engine(load_journeys(journeys, warnings), load_policies(policies), scorer)
+        engine = Engine(
+            load_journeys(journeys, warnings),
+            load_policies(policies),
+            scorer,
+            duplicates=settings.duplicates,
+        )
     except DefinitionError as exc:
         raise _fail(f"invalid definitions:\n{exc}") from None
     except CompileError as exc:
@@ -113,7 +121,7 @@ def replay_command(
     try:
         report = _progress if large else None
         if identity:
-            config = load_settings().identity_config
+            config = settings.identity_config
             result, resolved, _ = replay_resolved(parsed, engine, config, until_ms, report)
             merges, conflicts = len(resolved.merges), len(resolved.conflicts)
         else:
@@ -132,7 +140,7 @@ def replay_command(
     summary = (
         f"replay: {result.events} events, {result.customers} customers, "
         f"{len(result.actions)} actions, {len(result.decisions)} decisions, "
-        f"{len(skipped)} skipped lines"
+        f"{len(skipped)} skipped lines, {result.duplicates} duplicates dropped"
     )
     if failed:
         summary += f", {failed} failed expression evaluations"

@@ -72,6 +72,7 @@ def replay_resolved(
             result.decisions.extend(out.decisions)
         if out.transitions:
             result.transitions.extend(out.transitions)
+        result.duplicates += out.duplicates
 
     def state_of(key: str) -> tuple[dict[str, Any], dict[str, Any]]:
         state = states.get(key)

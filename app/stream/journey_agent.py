@@ -15,7 +15,9 @@ Order of work for a batch (at-least-once, see docs/live.md):
 3. the runtime's checkpoint (app/runtime/checkpoint.py) awaits every output, then makes the
    state and the input offsets durable. A crash before it replays the batch on the old state
    (the same action ids again); ``applied_before`` skips an event whose state was written
-   (its actions were delivered before).
+   (its actions were delivered before). That guard is for records read again; a producer's
+   retry (a new record, the same ``event_id``) is dropped by the engine itself
+   (app/core/duplicates.py) and counted in ``segue_events_duplicate_total``.
 
 Identity (docs/identity.md) adds three control records, told apart by ``op``:
 ``linked`` (an identifier now belongs to this customer: kept in ``ids`` for inspection),
@@ -191,6 +193,7 @@ class JourneyProcessor:
         index = self.index
         clocks: dict[int, Item] = {}  # partitions whose newest event time moved: one of their items
         updates = 0  # events folded (counted once per batch: an inc takes a lock)
+        duplicates = 0  # copies the engine dropped (app/core/duplicates.py)
         for item in items:
             value = item.value
             key = value["key"]
@@ -239,6 +242,10 @@ class JourneyProcessor:
                         slot.heal = True
                         continue
                     outcome = engine.handle_event(record["profile"], record["journeys"], value)
+                    if outcome.duplicates:  # nothing changed but the offset guard's record
+                        duplicates += 1
+                        slot.dirty = True
+                        continue
                     updates += 1
                     source_ts = value["source"].get("timestamp") if value.get("source") else None
                 slot.dirty = True
@@ -259,6 +266,8 @@ class JourneyProcessor:
                 )
         if updates:
             metrics.PROFILE_UPDATES.inc(updates)
+        if duplicates:
+            metrics.EVENTS_DUPLICATE.inc(duplicates)
         return Applied(out, lambda: self._finish(slots, clocks, out, store))
 
     def _finish(

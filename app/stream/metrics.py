@@ -22,6 +22,10 @@ PROFILE_UPDATES = Counter("segue_profile_updates_total", "Events folded into pro
 REDELIVERED_SKIPPED = Counter(
     "segue_redelivered_skipped_total", "Records seen again after a restart and not re-applied"
 )
+EVENTS_DUPLICATE = Counter(
+    "segue_events_duplicate_total",
+    "Events dropped as copies of one the customer already had (same event_id, in the window)",
+)
 PROFILES_CREATED = Counter(
     "segue_profiles_created_total", "Profiles created (first event of a key)"
 )

@@ -64,7 +64,7 @@ def load_engine(settings: Settings, journeys_dir: Path, policies_file: Path | No
         journeys = load_journeys(journeys_dir)
         policies = load_policies(policies_file)
         scorer = load_scorer(settings.models_dir)
-        return Engine(journeys, policies, scorer)
+        return Engine(journeys, policies, scorer, duplicates=settings.duplicates)
     except DefinitionError as exc:
         raise StartError(f"invalid definitions:\n{exc}") from None
     except CompileError as exc:

@@ -63,7 +63,13 @@ def test_live_actions_equal_segue_replay(
     deployment: Deployment, start_worker: Any, tmp_path: Path
 ) -> None:
     start = future_ms()
-    events = journey_events(300, 30, seed=1, start_ms=start)
+    originals = journey_events(300, 30, seed=1, start_ms=start)
+    events = []
+    for i, event in enumerate(originals):  # producers retry: copies, three records later
+        events.append(event)
+        if i % 20 == 3:
+            events.append(dict(originals[i - 3]))
+    copies = len(events) - len(originals)
     until = start + 300 * 100 + 60_000
     events += clock_events(deployment.settings.partitions, until, "end")
 
@@ -89,6 +95,7 @@ def test_live_actions_equal_segue_replay(
     assert all(a["source_timestamp"] or a["step"] != "hello" for a in live)
     wait_for_state(deployment, worker, expected)
     assert worker.metric("segue_action_latency_seconds_count") > 0
+    assert worker.metric("segue_events_duplicate_total") == copies  # each copy folded once
 
 
 def test_sigkill_mid_stream_loses_no_action_entry_or_timer(

@@ -192,3 +192,35 @@ def test_a_stale_tick_changes_nothing() -> None:
     assert {k: v["journeys"] for k, v in store.records.items()} == {
         k: v["journeys"] for k, v in before.items()
     }
+
+
+def test_producer_retries_fold_once_live_as_in_replay() -> None:
+    """Copies of events (new input records, the same event_id) among the batches: the actions
+    are replay's for the same stream, each copy is dropped and counted, the profiles count each
+    event once."""
+    from prometheus_client import REGISTRY
+
+    originals = events(80, seed=3)
+    stream = []
+    rng = random.Random(5)
+    for e in originals:
+        stream.append(e)
+        if rng.random() < 0.3:  # a retry, a record or two later (new offsets are given below)
+            stream.insert(len(stream) - rng.randint(0, 1), dict(e))
+    stream = [{**e, "source": {**e["source"], "offset": i}} for i, e in enumerate(stream)]
+    copies = len(stream) - len(originals)
+    until = stream[-1]["ts"] + 60_000
+    expected = replay([dict(e) for e in stream], engine(), until=until)
+    assert expected.duplicates == copies > 0 and expected.actions
+    before = REGISTRY.get_sample_value("segue_events_duplicate_total") or 0.0
+    p, sink, store, clocks = processor()
+    fired = Fired()
+    for start in range(0, len(stream), 9):
+        batch = stream[start : start + 9]
+        ticks_until(p, clocks, store, batch[0]["ts"] - 1, fired)
+        run(p, store, batch)
+    ticks_until(p, clocks, store, until, fired)
+    assert sorted(action_ids(sink)) == sorted(a["action_id"] for a in expected.actions)
+    assert REGISTRY.get_sample_value("segue_events_duplicate_total") == before + copies
+    folded = sum(sum(r["profile"]["counts"].values()) for r in store.records.values())
+    assert folded == len(originals)

@@ -1,7 +1,9 @@
 """The journey engine: pure, deterministic, one customer at a time.
 
-``handle_event`` first fires the customer's timers due at or before the event's time, each due
-time being its own moment, in due order; then handles the event in the spec's phases:
+``handle_event`` first drops a copy of an event the customer already had (core/duplicates.py:
+it changes nothing and is only counted); otherwise it fires the customer's timers due at or
+before the event's time, each due time being its own moment, in due order; then handles the
+event in the spec's phases:
 (0) fold it into the profile, (1) goals and ``exit_on`` of active entries, (2) ``wait_for`` steps
 waiting for it, (3) triggers (journey priority, then id); then arbitrates the moment's sends.
 ``advance`` fires the timers due at or before a given time (the shell calls it as the wall clock
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from app.core.duplicates import DuplicateRule
 from app.core.journeys.compiled import (
     WAIT_FOR,
     CompileError,
@@ -47,6 +50,7 @@ class Engine:
         scorer: Scorer | None = None,
         *,
         migrate_orphans: bool = False,
+        duplicates: DuplicateRule | None = None,
     ) -> None:
         self.scorer: Scorer = scorer if scorer is not None else ZeroScorer()
         self.model_version = self.scorer.version
@@ -54,6 +58,9 @@ class Engine:
             policies if isinstance(policies, Policies) else Policies(dict(policies or {}))
         )
         self.migrate_orphans = migrate_orphans
+        rule = duplicates if duplicates is not None else DuplicateRule()
+        #: the duplicate rule, None when it is off (a window of 0)
+        self.duplicates: DuplicateRule | None = rule if rule.window > 0 else None
         #: failed expression evaluations per journey id (and "(policies)"), for metrics
         self.failures: dict[str, int] = {}
         self.versions: dict[str, dict[int, Journey]] = {}
@@ -114,6 +121,14 @@ class Engine:
         """Handle one normalised event of this customer (see the module docstring)."""
         out = Outcome()
         now = event["ts"]
+        rule = self.duplicates
+        if rule is not None:
+            seen = jstate.get("seen")
+            if seen is None:  # a new state, or one stored before ids were remembered
+                seen = jstate["seen"] = {}
+            if rule.repeats(seen, event["event_id"], now, profile["last_seen"]):
+                out.duplicates = 1  # a copy: nothing happens, not even a due timer
+                return out
         entries = jstate["entries"]
         if entries:
             self._fire_timers(profile, jstate, now, out)

@@ -33,8 +33,11 @@ class Outcome:
     #: suppressed and held-out sends: the action record plus ``decision`` and ``reason``
     decisions: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    #: events dropped as copies of one already handled (core/duplicates.py)
+    duplicates: int = 0
 
     def extend(self, other: Outcome) -> None:
         self.actions.extend(other.actions)
         self.decisions.extend(other.decisions)
         self.transitions.extend(other.transitions)
+        self.duplicates += other.duplicates

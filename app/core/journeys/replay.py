@@ -5,6 +5,8 @@ skipped, with their numbers and reasons); ``replay`` orders the events stably by
 event_id), runs each customer's events through the engine, fires the timers still pending at
 the end (up to ``until``, else the last event's time) and returns the actions and decisions in
 the spec's output order. The output depends on the set of input lines only, never their order.
+Copies of an event (the same ``event_id`` for one customer) fold once: the engine drops the
+later ones in that order and ``duplicates`` counts them (core/duplicates.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class ReplayResult:
     #: the time the replay ran up to (epoch ms), None for an empty input
     until: int | None = None
     failures: dict[str, int] = field(default_factory=dict)
+    #: events dropped as copies of one the customer already had (core/duplicates.py)
+    duplicates: int = 0
 
 
 def parse_events(lines: Iterable[bytes | str]) -> tuple[list[Event], list[Skipped]]:
@@ -141,6 +145,9 @@ def replay(
         jstate = engine.new_state(key)
         for event in customer_events:
             out = handle(profile, jstate, event)
+            if out.duplicates:
+                result.duplicates += 1
+                continue
             if out.actions:
                 actions.extend(out.actions)
             if out.decisions:

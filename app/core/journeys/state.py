@@ -4,7 +4,9 @@
 {"key": "c-42",
  "entries": {journey_id: ENTRY},          # active entries, at most one per journey
  "history": {journey_id: [count, start]}, # entries started so far, start (ms) of the last one
- "sent":    [[ms, channel], ...]}         # emitted sends still inside the widest cap window
+ "sent":    [[ms, channel], ...],         # emitted sends still inside the widest cap window
+ "seen":    {event_id: ms}}               # recent events' ids, oldest handled first
+                                          # (core/duplicates.py; absent before any event)
 ```
 
 An active ENTRY, paused at a step (short keys: there may be millions of them):

@@ -15,6 +15,8 @@ customer's), in place, and returns the transitions it caused. Rules, per journey
 - Only the customer has one: it continues unchanged.
 - Emitted sends still inside the cap window are pooled: caps count per person, so the anonymous
   side's recent sends count toward the customer's caps from now on.
+- Remembered event ids (``seen``, core/duplicates.py) are pooled too: a copy of an event the
+  visitor had, arriving under the customer after the link, is still a duplicate.
 
 Nothing runs here: a carried-over entry whose timer is already due fires at the customer's next
 ``advance`` or event, as any due timer does.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import copy
 
+from app.core.duplicates import merge_seen
 from app.core.journeys.outcome import MERGED, Transition
 from app.core.journeys.state import JState
 
@@ -49,4 +52,7 @@ def merge_states(into: JState, other: JState, now_ms: int) -> list[Transition]:
         entries[jid] = carried
     if other["sent"]:
         into["sent"] = sorted(into["sent"] + copy.deepcopy(other["sent"]), key=lambda s: s[0])
+    theirs = other.get("seen")
+    if theirs:
+        merge_seen(into.setdefault("seen", {}), theirs)
     return transitions

@@ -211,3 +211,40 @@ def test_a_timer_never_fires_before_its_time(raw: list[dict[str, Any]], steps: l
                 assert due is not None and due <= fired <= now
             nxt = engine.next_due(state)
             assert nxt is None or nxt > now
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    event_lists(),
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=24 * 60 - 1)),
+        max_size=15,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_copies_within_the_window_change_nothing(
+    raw: list[dict[str, Any]], picks: list[tuple[int, int]], rng: random.Random
+) -> None:
+    """Producers retry: copies of events (the same event_id, the same or a later timestamp less
+    than the 24 h window after the original) inserted anywhere leave the actions and decisions
+    as they were; replay counts each copy as a duplicate."""
+    if not raw:
+        return
+    events = [validate_event(e) for e in raw]
+    until = max(e["ts"] for e in events) + 2 * 86_400_000
+    copies = []
+    for index, later_minutes in picks:
+        original = raw[index % len(raw)]
+        copy = dict(original)
+        if later_minutes % 2:  # half of them: the very same envelope
+            copy["timestamp"] = format_ms(
+                parse_rfc3339(original["timestamp"]) + later_minutes * MINUTE
+            )
+        copies.append(copy)
+    mixed = raw + copies
+    rng.shuffle(mixed)
+    first = replay(events, Engine(JOURNEYS, POLICIES), until)
+    second = replay([validate_event(e) for e in mixed], Engine(JOURNEYS, POLICIES), until)
+    assert second.duplicates == len(copies)
+    assert dump_lines(second.actions) == dump_lines(first.actions)
+    assert dump_lines(second.decisions) == dump_lines(first.decisions)

@@ -188,6 +188,26 @@ def test_equal_timestamps_are_ordered_by_event_id(tmp_path: Path, tmp_path_facto
     assert [a["trigger_event_id"] for a in read(out)] == ["e-a"]
 
 
+def test_copies_of_an_event_are_dropped_and_counted_in_the_summary(
+    tmp_path: Path, journeys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cart = envelope("e-1", "CartAbandoned", "2026-11-23T09:00:00Z")
+    lines = [cart, envelope("e-2", "CartAbandoned", "2026-11-23T09:00:00Z", "c-2"), cart, cart]
+    result, out = replay(tmp_path, journeys, lines, "--until", "2026-11-23T12:00:00Z")
+    assert result.exit_code == 0, result.output
+    assert "2 duplicates dropped" in result.output
+    assert sorted((a["customer_id"], a["step"]) for a in read(out)) == [
+        ("c-1", "first"),
+        ("c-1", "second"),
+        ("c-2", "first"),
+        ("c-2", "second"),
+    ]
+    # the worker's setting applies to replay too: a window of 0s drops nothing
+    monkeypatch.setenv("SEGUE_DUPLICATE_WINDOW", "0s")
+    result, _ = replay(tmp_path, journeys, lines, "--until", "2026-11-23T12:00:00Z")
+    assert "0 duplicates dropped" in result.output
+
+
 def test_unreadable_events_or_unwritable_output_exit_2(tmp_path: Path, journeys: Path) -> None:
     args = ["replay", "--journeys", str(journeys), "--out", str(tmp_path / "no" / "a.jsonl")]
     missing = runner.invoke(app, [*args, "--events", str(tmp_path / "missing.jsonl")])
