@@ -73,6 +73,23 @@ def test_poison_pills_go_to_the_dlq_and_the_worker_goes_on(
         }
         for i in range(6)
     ]
+    # events just under the 1 MiB limit, one anonymous (it goes through segue.identity and
+    # segue.customer-events, where the normalised copy is a little larger than the original):
+    # valid, handled, and no internal topic refuses them
+    near_limit = []
+    for i in range(2):
+        near: dict[str, Any] = {
+            "event_id": f"near-{i}",
+            "type": "PageViewed",
+            **({"anonymous_id": "anon-big"} if i else {"customer_id": "c-6"}),
+            "timestamp": format_ms(start + 9_960 + i),
+            "properties": {f"part{j}": "z" * 30_000 for j in range(34)},
+        }
+        pad = 1_048_576 - 40 - len(orjson.dumps(near))  # 40 bytes under the limit
+        near["properties"]["pad"] = "z" * (pad - len(',"pad":""'))
+        near_limit.append(near)
+    assert all(1_048_500 < len(orjson.dumps(e)) <= 1_048_576 for e in near_limit)
+    traits += near_limit
     until = start + len(events) * 100 + 60_000
     end = clock_events(deployment.settings.partitions, until, "end")
     expected = Expected(events + traits + end, until)
