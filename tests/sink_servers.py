@@ -10,6 +10,8 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -197,3 +199,20 @@ def callback_endpoint(
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+def post_callback(
+    port: int, raw: bytes, headers: dict[str, str], timeout_s: float
+) -> tuple[int, bytes]:
+    """POST ``raw`` to the callbacks endpoint on ``port`` as a provider would: (status, body)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/callbacks",
+        data=raw,
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -27,7 +25,7 @@ from tests.integration.sink_support import (
     receipts,
 )
 from tests.integration.support import Deployment, WorkerProcess, envelope_bytes
-from tests.sink_servers import callback_endpoint, http_server, smtp_server
+from tests.sink_servers import callback_endpoint, http_server, post_callback, smtp_server
 
 SECRET = "webhook-secret"
 
@@ -188,17 +186,7 @@ def post(port: int, body: dict[str, Any], secret: bytes) -> int:
 
 
 def post_raw(port: int, raw: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/callbacks",
-        data=raw,
-        headers={"Content-Type": "application/json", **headers},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+    return post_callback(port, raw, headers, 30)[0]
 
 
 def test_sigkill_between_send_and_commit_delivers_each_action_exactly_once(

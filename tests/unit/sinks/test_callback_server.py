@@ -11,8 +11,6 @@ import asyncio
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +23,7 @@ from app.core.delivery.signing import sign_headers
 from app.settings import Settings
 from app.sinks.callbacks import Unavailable
 from app.sinks.config import SinkSettings
-from tests.sink_servers import callback_endpoint
+from tests.sink_servers import callback_endpoint, post_callback
 
 SECRET = "cb-secret"
 OPENED = {"action_id": "a-1", "customer_id": "c-1", "channel": "email", "status": "opened"}
@@ -76,17 +74,8 @@ def signed(body: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str,
 
 
 def post(port: int, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/callbacks",
-        data=raw,
-        headers={"Content-Type": "application/json", **headers},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=GENEROUS_S) as resp:
-            return int(resp.status), orjson.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), orjson.loads(exc.read())
+    status, body = post_callback(port, raw, headers, GENEROUS_S)
+    return status, orjson.loads(body)
 
 
 def connect(port: int) -> socket.socket:
