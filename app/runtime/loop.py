@@ -2,7 +2,8 @@
 
     poll(timeout) + consume(batch_max - 1, 0)  ->  group by (agent, partition), in order
       -> agent.handle(PartitionBatch)          ->  outputs queued, store caches changed
-      -> every commit_interval_s: Checkpoint.commit() (checkpoint.py owns the order)
+      -> every commit_interval_s, or once MAX_KEYS keys are dirty: a checkpoint (checkpoint.py
+         owns the order; pipelined, the loop goes on while the broker acknowledges it)
       -> every lag_interval_s: the broker's offsets -> lag gauges, stall reports (lag_monitor.py)
 
 The consumer joins the group with the range assignor: partition i of every topic goes to the same
@@ -35,8 +36,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from app.kafka_io import make_consumer, make_producer, partitions_of
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.changelog import changelog_topic, recover
-from app.runtime.checkpoint import Checkpoint
+from app.runtime.checkpoint import MAX_KEYS, Checkpoint
 from app.runtime.faults import crash_point, hold_from_env
+from app.runtime.gc_policy import CollectorPolicy
 from app.runtime.lag_monitor import LagMonitor
 from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
@@ -54,7 +56,7 @@ COMMIT_INTERVAL_S = 1.0
 RECORDS = Counter("segue_runtime_records_total", "Records handled by agents", ["agent"])
 CHECKPOINT_SECONDS = Histogram(
     "segue_runtime_checkpoint_seconds",
-    "Time a checkpoint takes (changelog, flush, commit, store)",
+    "Time the loop is held by a checkpoint (pipelined: its snapshot; else all of it)",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 ASSIGNED = Gauge(
@@ -78,6 +80,7 @@ class Runtime:
         batch_max: int = BATCH_MAX,
         poll_timeout_s: float = POLL_TIMEOUT_S,
         commit_interval_s: float = COMMIT_INTERVAL_S,
+        max_keys: int = MAX_KEYS,
         exactly_once: bool = False,
         transactional_id: str | None = None,
         instance_id: str | None = None,
@@ -126,8 +129,14 @@ class Runtime:
             # partitions back at once, without a rebalance; one that does not come back keeps
             # them until its session times out.
             group_conf["group.instance.id"] = instance_id
+        # Pipelined checkpoints (checkpoint.py) need every acknowledgement to mean what it says;
+        # on Tansu each checkpoint's last records are held back until a flush (compat.py).
+        pipelined = not exactly_once and not settings.tansu_profile
         self.consumer = make_consumer(settings, group_id, **group_conf)
-        self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once)
+        self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once, pipelined)
+        self.checkpoint.offsets_every_s = commit_interval_s
+        self.max_keys = max_keys
+        self.collector = CollectorPolicy()
         #: the lag gauges and stall reports, from the broker's offsets (lag_monitor.py)
         self.lag: LagMonitor | None = None
         if settings.lag_interval_s > 0:
@@ -191,11 +200,18 @@ class Runtime:
                     # partial batch for the whole timeout, adding it to every record's latency
                     self.handle([first, *consumer.consume(self.batch_max - 1, 0)])
                 self.producer.poll()  # delivery reports (latency, errors), once per turn
+                checkpoint = self.checkpoint
+                if checkpoint.flight is not None:
+                    checkpoint.advance()
+                    if checkpoint.flight is None:
+                        self.collector.after_checkpoint()
                 if self.timers:
                     self.fire_due()
                 now = time.monotonic()
                 if now - self._last_commit >= self.commit_interval_s:
-                    self.commit()
+                    self.commit(wait=not checkpoint.pipelined)
+                elif checkpoint.pipelined and checkpoint.dirty_keys() >= self.max_keys:
+                    self.commit(wait=False)
                 if self.lag is not None:
                     self.lag.poll(now)
                 if self.housekeeping is not None:
@@ -303,24 +319,44 @@ class Runtime:
                 return False
         return True
 
-    def commit(self) -> None:
+    def commit(self, wait: bool = True) -> None:
+        """A checkpoint of everything processed; ``wait=False`` (pipelined): only its snapshot
+        now, unless the one before is still in flight (then nothing: the next turn tries)."""
         started = time.monotonic()
-        if not self.checkpoint.empty or self.checkpoint.stores:
-            self.checkpoint.commit()
-            CHECKPOINT_SECONDS.observe(time.monotonic() - started)
+        checkpoint = self.checkpoint
+        if checkpoint.empty and not checkpoint.stores:
+            if wait:
+                checkpoint.commit()  # the one in flight, offsets left for a due commit
+            else:
+                checkpoint.commit_offsets()  # an idle stream's last offsets, once due
+            self._last_commit = started
+            return
+        if wait:
+            checkpoint.commit()
+        elif not checkpoint.start():
+            return
+        CHECKPOINT_SECONDS.observe(time.monotonic() - started)
         self._last_commit = started
+        if checkpoint.flight is None:
+            self.collector.after_checkpoint()
 
     # -- rebalances ------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if any(self.by_topic[tp.topic].on_due for tp in partitions if tp.topic in self.by_topic):
-            # where reading starts, for the timers' lag check before a record was consumed
-            for tp in consumer.committed(partitions, timeout=30):
-                if tp.offset >= 0:
-                    self._next[tp.topic, tp.partition] = tp.offset
-                else:
-                    low, _high = consumer.get_watermark_offsets(tp, timeout=30)
-                    self._next[tp.topic, tp.partition] = low
+        timed = {tp.topic for tp in partitions if self._timed(tp.topic)}
+        # The group's committed offsets, once per assignment: the lag monitor's (checkpoint.py,
+        # ``committed``) and where reading starts, for the timers' lag check before a record
+        # was consumed.
+        for tp in consumer.committed(partitions, timeout=30):
+            if tp.offset >= 0:
+                self.checkpoint.committed[tp.topic, tp.partition] = tp.offset
+            if tp.topic not in timed:
+                continue
+            if tp.offset >= 0:
+                self._next[tp.topic, tp.partition] = tp.offset
+            else:
+                low, _high = consumer.get_watermark_offsets(tp, timeout=30)
+                self._next[tp.topic, tp.partition] = low
         for tp in partitions:
             agent = self.by_topic.get(tp.topic)
             if agent is None:
@@ -369,7 +405,12 @@ class Runtime:
                 store.close()
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
+            self.checkpoint.committed.pop((tp.topic, tp.partition), None)
         self._count_assigned()
+
+    def _timed(self, topic: str) -> bool:
+        agent = self.by_topic.get(topic)
+        return agent is not None and agent.on_due is not None
 
     def _count_assigned(self) -> None:
         for name in self.agents:

@@ -1,5 +1,11 @@
 """The process's one producer: outputs and changelog records, delivery errors kept for the
-checkpoint (one producer so that, with exactly-once, one transaction holds all of them)."""
+checkpoint (one producer so that, with exactly-once, one transaction holds all of them).
+
+Every record belongs to an ``Epoch``: the outputs of one checkpoint period, or one checkpoint's
+changelog records. An epoch counts its records not yet acknowledged and keeps their errors, so
+the checkpoint can tell when *its* records are on the broker while the loop goes on producing
+the next period's (``producer.flush`` would wait for those too).
+"""
 
 from __future__ import annotations
 
@@ -19,14 +25,40 @@ class DeliveryFailed(RuntimeError):
     """The broker refused or lost a record: the checkpoint must not commit its inputs."""
 
 
+class Epoch:
+    """Records produced together: how many are not yet acknowledged, the errors of those that
+    failed and (for tracked records) the highest offset delivered per partition."""
+
+    __slots__ = ("errors", "offsets", "pending")
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.errors: list[str] = []
+        #: (topic, partition) -> highest offset delivered, of the tracked records
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    @property
+    def delivered(self) -> bool:
+        """Every record of the epoch acknowledged or refused (check ``errors``)."""
+        return self.pending == 0
+
+    def report(self, err: KafkaError | None, msg: Any) -> None:
+        """The delivery report of an untracked record (one bound method: no closure each)."""
+        self.pending -= 1
+        if err is not None:
+            self.errors.append(f"{msg.topic()}: {err.str()}")
+
+    def failure(self) -> str | None:
+        return "; ".join(self.errors[:5]) if self.errors else None
+
+
 class RuntimeProducer:
     def __init__(self, producer: Producer, tails: LoneTails | None = None) -> None:
         self.producer = producer
         #: Tansu only (app/stream/compat.py): each partition's newest record held back
         self.tails = tails
-        self.errors: list[str] = []
-        #: (topic, partition) -> highest offset delivered since ``take_offsets``
-        self.offsets: dict[tuple[str, int], int] = {}
+        #: the epoch of the outputs produced now (``cut`` closes it)
+        self.epoch = Epoch()
 
     def produce(
         self,
@@ -37,15 +69,21 @@ class RuntimeProducer:
         on_delivered: OnDelivered | None = None,
         headers: list[tuple[str, str | bytes | None]] | None = None,
         track: bool = False,
+        epoch: Epoch | None = None,
     ) -> None:
-        """Queue one record. ``track``: remember its offset (changelog records). Delivery
-        reports are served by ``poll`` (the runtime's loop, once per turn) and by ``flush``."""
+        """Queue one record, in ``epoch`` (default: the current outputs' epoch). ``track``:
+        remember its offset (changelog records). Delivery reports are served by ``poll`` (the
+        runtime's loop, once per turn) and by ``flush``."""
+        if epoch is None:
+            epoch = self.epoch
+        epoch.pending += 1
         if on_delivered is None and not track:
-            report = self._report_error  # most outputs: one shared callback, no closure
+            report = epoch.report  # most outputs: one shared callback, no closure
         else:
-            errors, offsets = self.errors, self.offsets
+            errors, offsets = epoch.errors, epoch.offsets
 
             def report(err: KafkaError | None, msg: Any) -> None:
+                epoch.pending -= 1
                 if err is not None:
                     errors.append(f"{topic}: {err.str()}")
                     return
@@ -86,16 +124,18 @@ class RuntimeProducer:
             kwargs["partition"] = partition
         produce_or_wait(self.producer, topic, **kwargs)
 
-    def _report_error(self, err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            self.errors.append(f"{msg.topic()}: {err.str()}")
-
     def poll(self) -> None:
         """Serve the delivery reports that have arrived (without waiting)."""
         self.producer.poll(0)
 
+    def cut(self) -> Epoch:
+        """Close the current outputs' epoch (returned) and open the next."""
+        closed, self.epoch = self.epoch, Epoch()
+        return closed
+
     def flush(self, timeout_s: float) -> None:
-        """Wait until the broker acknowledged every queued record (raises on any failure)."""
+        """Wait until the broker acknowledged every queued record, of every epoch (raises when
+        some are not; their epochs say which were refused)."""
         left = self.producer.flush(timeout_s)
         if not left and self.tails is not None and self.tails.held:
             for record in self.tails.release():  # each now alone in its partition's batch
@@ -103,15 +143,8 @@ class RuntimeProducer:
             left = self.producer.flush(timeout_s)
         if left:
             raise DeliveryFailed(f"{left} records not acknowledged in {timeout_s:.0f} s")
-        if self.errors:
-            errors, self.errors = self.errors, []
-            raise DeliveryFailed("; ".join(errors[:5]))
 
     def discard_held(self) -> None:
         """Work abandoned (a failure, a lost assignment): what was held back is not sent."""
         if self.tails is not None:
             self.tails.release()
-
-    def take_offsets(self) -> dict[tuple[str, int], int]:
-        offsets, self.offsets = self.offsets, {}
-        return offsets

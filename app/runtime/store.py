@@ -8,6 +8,9 @@ offset they reach: the values and that offset land in one RocksDB WriteBatch, so
 always exactly "the changelog up to offset N". Recovery (changelog.py) writes the changelog's
 raw bytes past N straight into RocksDB (``write_raw``), without decoding them.
 
+``changes()`` takes the dirty keys: keys put after it are the next checkpoint's, while the
+taken ones wait (encoded) for their changelog records to be acknowledged before ``write``.
+
 The cache is bounded: after a checkpoint, clean entries beyond ``cache_max`` are dropped,
 oldest first (dirty ones are never dropped before they are written).
 """
@@ -119,11 +122,17 @@ class PartitionStore:
     def dirty(self) -> bool:
         return bool(self._dirty)
 
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty)
+
     def changes(self) -> list[Change]:
-        """The keys changed since the last ``write``, each encoded once."""
+        """The keys changed since the last ``changes()``, each encoded once (and no longer
+        dirty: a later ``put`` makes a key dirty again, for the next checkpoint)."""
         cache, dumps = self._cache, self._dumps
+        taken, self._dirty = self._dirty, set()
         out: list[Change] = []
-        for key in self._dirty:
+        for key in taken:
             value = cache[key]
             out.append((key.encode(), None if value is None else dumps(value)))
         return out
@@ -131,7 +140,6 @@ class PartitionStore:
     def write(self, changes: list[Change], changelog_offset: int | None) -> None:
         """Write ``changes`` (from ``changes()``) and the changelog offset they reach, atomically."""
         self._db.write(_write_batch(changes, changelog_offset))
-        self._dirty.clear()
         self._trim()
 
     def discard(self) -> None:
@@ -163,8 +171,10 @@ class PartitionStore:
         excess = len(cache) - self._cache_max
         if excess <= 0:
             return
-        for key in list(cache)[:excess]:
-            del cache[key]
+        dirty = self._dirty  # put since the last changes(): not on disk yet
+        for key in list(cache)[: excess + len(dirty)]:
+            if key not in dirty:
+                del cache[key]
 
     def close(self) -> None:
         self._db.close()

@@ -185,11 +185,14 @@ def wait_for_actions(
 
     try:
         workers[-1].wait_for("every expected action", done, timeout_s)
-    except AssertionError:
+    except AssertionError as exc:
         missing = set(expected.actions) - {a["action_id"] for a in seen}
         example = [expected.actions[i] for i in list(missing)[:3]]
+        why = str(exc).split(":", 1)[0]  # timed out, or which worker exited and how
         logs = "\n".join(w.log()[-3000:] for w in workers)
-        raise AssertionError(f"{len(missing)} actions missing, e.g. {example}\n{logs}") from None
+        raise AssertionError(
+            f"{len(missing)} actions missing ({why}), e.g. {example}\n{logs}"
+        ) from None
     return seen
 
 

@@ -70,6 +70,14 @@ class Counting:
             f"{m.topic()}/{m.partition()}/{m.offset()}" for m in self.deployment.read(self.input)
         }
 
+    def publish_in_steps(self, n: int, steps: int = 10, pause_s: float = 0.5) -> None:
+        """``n`` records in ``steps`` apart: a running worker checkpoints at least once per
+        step (a pipelined checkpoint takes in all that was handled while the last was in
+        flight, so a backlog read at once can pass a crash point only once or twice)."""
+        for _ in range(steps):
+            self.publish(n // steps)
+            time.sleep(pause_s)
+
     def start(
         self, state: Path, *flags: str, crash_at: str | None = None
     ) -> subprocess.Popen[bytes]:
@@ -182,9 +190,9 @@ def test_every_record_counts_once_and_a_new_worker_recovers_from_the_changelog(
 def test_a_crash_at_any_point_of_the_checkpoint_loses_and_doubles_nothing(
     counting: Counting, tmp_path: Path, point: str
 ) -> None:
-    counting.publish(2000)
     state = tmp_path / "state"
     crashed = counting.start(state, crash_at=point)
+    counting.publish_in_steps(2000)
     assert crashed.wait(120) == 137, counting.tail()
     worker = counting.start(state)
     counting.wait_until_done(worker)
@@ -197,9 +205,9 @@ def test_a_crash_at_any_point_of_the_checkpoint_loses_and_doubles_nothing(
 def test_exactly_once_outputs_each_record_once_across_a_crash(
     counting: Counting, tmp_path: Path, real_kafka: None
 ) -> None:
-    counting.publish(2000)
     state = tmp_path / "state"
     crashed = counting.start(state, "--exactly-once", crash_at="flushed:3")
+    counting.publish_in_steps(2000)
     assert crashed.wait(120) == 137, counting.tail()
     worker = counting.start(state, "--exactly-once")
     counting.wait_until_done(worker)

@@ -46,8 +46,9 @@ def test_a_deleted_key_is_a_tombstone_and_gone_after_the_write(tmp_path: Path) -
     store.put("a", {"x": 1})
     store.write(store.changes(), 0)
     store.put("a", None)
-    assert store.changes() == [(b"a", None)]
-    store.write(store.changes(), 1)
+    changes = store.changes()
+    assert changes == [(b"a", None)]
+    store.write(changes, 1)
     store.close()
     reopened = PartitionStore(tmp_path / "s")
     assert reopened.get("a") is None
@@ -84,7 +85,31 @@ def test_the_cache_stays_bounded_and_values_come_back_from_disk(tmp_path: Path) 
     store = PartitionStore(tmp_path / "s", cache_max=10)
     for i in range(100):
         store.put(f"k{i}", {"i": i})
-    assert len(store.changes()) == 100  # dirty values are never dropped before the write
-    store.write(store.changes(), 0)
+    changes = store.changes()
+    assert len(changes) == 100  # dirty values are never dropped before the write
+    store.write(changes, 0)
     assert len(store._cache) == 10
     assert all(store.get(f"k{i}") == {"i": i} for i in range(100))
+
+
+def test_keys_put_while_a_checkpoint_is_in_flight_are_the_next_ones(tmp_path: Path) -> None:
+    """changes() takes the dirty keys; keys put before that checkpoint's write stay dirty and
+    cached (a trim never drops them: they are on no disk yet) for the next one."""
+    store = PartitionStore(tmp_path / "s", cache_max=2)
+    for i in range(5):
+        store.put(f"k{i}", {"i": i})
+    in_flight = store.changes()
+    assert not store.dirty
+    store.put("k0", {"i": 10})  # again, after the snapshot
+    for i in range(5, 9):
+        store.put(f"k{i}", {"i": i})
+    store.write(in_flight, 0)
+    assert store.dirty_count == 5
+    assert {key.decode() for key, _value in in_flight} == {f"k{i}" for i in range(5)}
+    assert store.get("k0") == {"i": 10} and store.get("k8") == {"i": 8}
+    changes = dict(store.changes())
+    assert set(changes) == {b"k0", b"k5", b"k6", b"k7", b"k8"}
+    store.write(list(changes.items()), 1)
+    store.close()
+    reopened = PartitionStore(tmp_path / "s")
+    assert reopened.get("k0") == {"i": 10} and reopened.get("k4") == {"i": 4}
