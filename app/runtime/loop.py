@@ -326,7 +326,7 @@ class Runtime:
         checkpoint = self.checkpoint
         if checkpoint.empty and not checkpoint.stores:
             if wait:
-                checkpoint.commit()  # the one in flight, offsets left for a due commit
+                checkpoint.commit()  # the one in flight and the offsets waiting for a commit
             else:
                 checkpoint.commit_offsets()  # an idle stream's last offsets, once due
             self._last_commit = started
