@@ -158,7 +158,7 @@ class Checkpoint:
         """Commit the offsets of completed checkpoints that wait for a due commit (none in
         flight: its own come with it)."""
         if self.committable and self.flight is None:
-            self._commit_offsets(InFlight({}, [], Epoch(), 0.0), now=True)
+            self._commit_offsets({}, now=True)
 
     def start(self) -> bool:
         """Pipelined: take the snapshot and return (False: one is still in flight)."""
@@ -189,7 +189,7 @@ class Checkpoint:
             return self._check_age(flight)
         self._fail_on(flight.changelog)
         crash_point("flushed")
-        self._commit_offsets(flight, now=self._finishing)
+        self._commit_offsets(flight.offsets, now=self._finishing)
         self._open = False
         crash_point("committed")
         reached = flight.changelog.offsets
@@ -227,14 +227,13 @@ class Checkpoint:
             for key, value in changes:
                 produce(topic, key, value, partition, None, header, True, epoch)
 
-    def _commit_offsets(self, flight: InFlight, now: bool) -> None:
+    def _commit_offsets(self, offsets: dict[tuple[str, int], int], now: bool) -> None:
         """Step 3. Pipelined, the offsets of checkpoints started by their size wait for the
         next commit that is due (``offsets_every_s``) or asked for (``now``): a synchronous
         commit is a round trip to the coordinator, and an offset committed later only means
         more records seen again after a crash, which the agents' guards skip. Synchronous, so
         that a refused commit fails the checkpoint at once."""
-        for key, offset in flight.offsets.items():
-            self.committable[key] = offset
+        self.committable.update(offsets)
         if self.exactly_once:
             commits = self._take_committable()
             try:

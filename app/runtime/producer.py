@@ -48,6 +48,17 @@ class Epoch:
         if err is not None:
             self.errors.append(f"{msg.topic()}: {err.str()}")
 
+    def report_tracked(self, err: KafkaError | None, msg: Any) -> None:
+        """The delivery report of a tracked record (a changelog's): its offset is kept."""
+        self.pending -= 1
+        if err is not None:
+            self.errors.append(f"{msg.topic()}: {err.str()}")
+            return
+        tp = (msg.topic(), msg.partition())
+        offset = msg.offset()
+        if offset > self.offsets.get(tp, -1):
+            self.offsets[tp] = offset
+
     def failure(self) -> str | None:
         return "; ".join(self.errors[:5]) if self.errors else None
 
@@ -77,23 +88,20 @@ class RuntimeProducer:
         if epoch is None:
             epoch = self.epoch
         epoch.pending += 1
-        if on_delivered is None and not track:
-            report = epoch.report  # most outputs: one shared callback, no closure
+        if on_delivered is None:
+            # one shared callback per epoch, no closure per record
+            report = epoch.report_tracked if track else epoch.report
         else:
-            errors, offsets = epoch.errors, epoch.offsets
+            if track:
+                raise ValueError("a record is tracked (a changelog's) or reports its delivery")
+            fail = epoch.report
 
             def report(err: KafkaError | None, msg: Any) -> None:
-                epoch.pending -= 1
                 if err is not None:
-                    errors.append(f"{topic}: {err.str()}")
+                    fail(err, msg)
                     return
-                if track:
-                    tp = (topic, msg.partition())
-                    offset = msg.offset()
-                    if offset > offsets.get(tp, -1):
-                        offsets[tp] = offset
-                if on_delivered is not None:
-                    on_delivered(int(time.time() * 1000))
+                epoch.pending -= 1
+                on_delivered(int(time.time() * 1000))
 
         tails = self.tails
         if tails is not None:
