@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -171,3 +172,49 @@ def test_the_plain_form_check_accepts_only_what_the_schema_accepts(
 def test_the_plain_form_check_takes_the_common_envelope() -> None:
     obj = envelope_with("2026-11-23T08:00:00Z", properties={"a": 1}, context={}, anonymous_id=None)
     assert envelope._plainly_valid(obj) == parse_rfc3339("2026-11-23T08:00:00Z")
+
+
+_NESTED = st.recursive(
+    st.one_of(st.integers(0, 9), st.text(max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=6), st.dictionaries(st.text(max_size=2), inner, max_size=6)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300)
+@given(st.integers(0, envelope.MAX_DEPTH + 3), _NESTED)
+def test_a_payload_small_enough_to_skip_the_walk_never_hides_a_problem(
+    depth: int, leaf: Any
+) -> None:
+    """The size proof (``_small_enough``) only ever skips walks that would find nothing, also
+    at the depth limit, where a small payload can nest too deep."""
+    value = leaf
+    for _ in range(depth):
+        value = {"k": value}
+    obj = envelope_with("2026-11-23T08:00:00Z", properties={"p": value}, context={"c": [value]})
+    raw = orjson.dumps(obj)
+    if envelope._small_enough(raw):
+        assert envelope._shape_problem(obj["properties"], "properties") is None
+        assert envelope._shape_problem(obj["context"], "context") is None
+    walked: Any
+    try:
+        walked = validate_event(obj)
+    except InvalidEvent as exc:
+        walked = exc.reason
+    try:
+        decoded: Any = decode_event(raw)
+    except InvalidEvent as exc:
+        decoded = exc.reason
+    assert decoded == walked
+
+
+def test_a_small_payload_nested_too_deep_is_still_refused() -> None:
+    value: Any = 1
+    for _ in range(envelope.MAX_DEPTH + 1):
+        value = [value]
+    raw = orjson.dumps(envelope_with("2026-11-23T08:00:00Z", properties={"p": value}))
+    assert len(raw) < 200
+    with pytest.raises(InvalidEvent, match="nested deeper"):
+        decode_event(raw)
