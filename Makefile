@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KAFKA_LIBS  := .kafka/libs
 KAFKA_STAMP := $(KAFKA_LIBS)/.installed
 
-.PHONY: kafka demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
+.PHONY: kafka browser demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -35,13 +35,25 @@ $(KAFKA_STAMP): broker/pom.xml
 	@rm -rf $(KAFKA_LIBS) && mv $(KAFKA_LIBS).new $(KAFKA_LIBS) && rm -f .kafka.mvn.log
 	@touch $(KAFKA_STAMP)
 
+## Headless Chromium from Debian: the tests open the report's page in a real browser. Installed
+## once with apt-get (as root, else through sudo); without it the browser tests fail and say so.
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium from Debian (the browser tests of the report page)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		$$SUDO apt-get install -y -q --no-install-recommends chromium > .chromium.apt.log 2>&1 \
+		|| { $$SUDO apt-get update -q >> .chromium.apt.log 2>&1 \
+			&& $$SUDO apt-get install -y -q --no-install-recommends chromium >> .chromium.apt.log 2>&1; } \
+		|| { tail -n 5 .chromium.apt.log; echo "could not install chromium (log: .chromium.apt.log): apt-get install chromium"; exit 1; }; \
+		rm -f .chromium.apt.log; }
+
 ## The main job on the embedded broker: broker, topics, worker, simulated traffic, summary.
 demo: $(STAMP) $(KAFKA_STAMP)
 	$(SEGUE) demo
 
 ## The whole test suite (unit + integration on the embedded Apache Kafka), then the light
 ## broker's smoke run (the demo path on Tansu).
-test: $(STAMP) $(KAFKA_STAMP)
+test: $(STAMP) $(KAFKA_STAMP) browser
 	$(PY) -m pytest
 	@$(MAKE) --no-print-directory test-tansu
 

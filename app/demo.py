@@ -35,6 +35,8 @@ from app.core.timeutil import format_ms, from_datetime, parse_rfc3339
 from app.kafka_io import read_partitions
 from app.paths import JOURNEYS_DIR, ROOT
 from app.publish import PublishStats, publish
+from app.report.render import text_summary, write_all
+from app.report.tables import Builder
 from app.settings import EMBEDDED_HOST, EMBEDDED_PORT, Settings
 from app.sim import planned_count, simulate
 from app.topics.apply import apply_topics
@@ -55,6 +57,8 @@ class DemoOptions:
     settle_s: float = 15.0
     #: the embedded broker's port on 127.0.0.1 when not the default one (used, or started)
     broker_port: int | None = None
+    #: where the demo's `segue report` goes (report.html, report.json, CSVs)
+    report_dir: Path = Path("report")
 
 
 class WorkerMetrics:
@@ -213,6 +217,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
         while metrics.read().get("segue_timers_pending", 0) > 0 and time.monotonic() < settle:
             time.sleep(1.0)
         _summary(settings, names, stats, metrics.read(), say)
+        _report(settings, names, options.report_dir, say)
         return 0
     finally:
         if worker is not None and worker.poll() is None:
@@ -324,3 +329,20 @@ def _journeys_summary(settings: Settings, names: TopicNames, say: Any) -> None:
             for k in ("action_id", "customer_id", "journey", "step", "channel", "template")
         }
         say(f"  sample action        {orjson.dumps(sample).decode()}")
+
+
+def _report(settings: Settings, names: TopicNames, folder: Path, say: Any) -> None:
+    """The end of the demo: `segue report --topic`, as an analyst would run it."""
+    builder = Builder()
+    for msg in read_partitions(settings, names.outcomes):
+        builder.add(orjson.loads(msg.value() or b"{}"))
+    for msg in read_partitions(settings, names.receipts):
+        builder.add_receipt(orjson.loads(msg.value() or b"{}"))
+    report = builder.build()
+    write_all(report, folder)
+    say("")
+    for line in text_summary(report).splitlines():
+        say(line)
+    say(
+        f"  the whole report     {folder / 'report.html'} (open it in a browser; CSV and JSON beside it)"
+    )

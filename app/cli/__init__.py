@@ -15,12 +15,14 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that each module can attach its commands to ``app``.
     from app.cli import (  # noqa: F401
+        backtest,
         broker,
         demo,
         journeys,
         kafka,
         profile,
         replay,
+        report,
         simulate,
         sink,
         topics,

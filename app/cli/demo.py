@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -22,6 +23,9 @@ def demo(
         help="Port of the embedded broker on 127.0.0.1 (default 19092): used if one runs there, "
         "else started for the demo and stopped after it.",
     ),
+    report: Path = typer.Option(
+        Path("report"), help="Folder for the journey report the demo ends with."
+    ),
 ) -> None:
     """Run the pipeline on the embedded broker with simulated traffic and print a summary."""
     from app.demo import DemoOptions, run_demo
@@ -33,5 +37,6 @@ def demo(
         customers=customers,
         malformed_rate=malformed_rate,
         broker_port=broker_port,
+        report_dir=report,
     )
     raise typer.Exit(run_demo(load_settings(), options, sys.stdout))

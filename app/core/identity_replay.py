@@ -27,6 +27,7 @@ from app.core.journeys.replay import (
     ReplayError,
     ReplayResult,
     order_events,
+    outcome_order,
     output_key,
 )
 from app.core.profile import new_profile
@@ -70,8 +71,8 @@ def replay_resolved(
             result.actions.extend(out.actions)
         if out.decisions:
             result.decisions.extend(out.decisions)
-        if out.transitions:
-            result.transitions.extend(out.transitions)
+        if out.outcomes:
+            result.outcomes.extend(out.outcomes)
         result.duplicates += out.duplicates
 
     def state_of(key: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -112,5 +113,6 @@ def replay_resolved(
     result.customers = len(states)
     result.actions.sort(key=output_key)
     result.decisions.sort(key=output_key)
+    result.outcomes.sort(key=outcome_order)
     result.failures = dict(engine.failures)
     return result, identity, (states if keep_states else {})

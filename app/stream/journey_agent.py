@@ -56,8 +56,10 @@ AGENT = "journeys"
 
 ACTIONS = Counter("segue_actions_total", "Actions emitted", ["channel", "journey"])
 DECISIONS = Counter("segue_decisions_total", "Suppressed and held-out sends", ["reason"])
-TRANSITIONS = Counter(
-    "segue_journey_transitions_total", "Entries entered, ended, ...", ["journey", "kind"]
+OUTCOMES = Counter(
+    "segue_outcomes_total",
+    "Outcome records: entries entered, steps, sends, ends",
+    ["journey", "kind"],
 )
 TICKS = Counter("segue_ticks_handled_total", "Timer ticks handled by the journey agent")
 EXPRESSION_FAILURES = Gauge(
@@ -384,16 +386,20 @@ class JourneyProcessor:
     def _emit(
         self, outcome: Outcome, key: str, partition: int, source_ts: int | None, out: Outputs
     ) -> None:
-        if outcome.transitions:
-            for t in outcome.transitions:
-                child(TRANSITIONS, t.journey, t.kind).inc()
-        if not outcome.actions and not outcome.decisions:
+        if not outcome.outcomes:  # nothing happened to any entry: no action, no decision
             return
         now = int(self.clock() * 1000)
         decided_at = format_ms(now)
         source_at = format_ms(source_ts) if source_ts is not None else None
         kbytes = key.encode()
         sink, batch = self.sink, out.batch
+        outcomes_topic = self.names.outcomes
+        for record in outcome.outcomes:
+            record["decided_at"] = decided_at
+            record["source_timestamp"] = source_at
+            okey = kbytes if record["customer_id"] == key else record["customer_id"].encode()
+            sink.produce(batch, outcomes_topic, okey, orjson.dumps(record))
+            out.pending.append(child(OUTCOMES, record["journey"], record["kind"]).inc)
         for action in outcome.actions:
             action["decided_at"] = decided_at
             action["source_timestamp"] = source_at

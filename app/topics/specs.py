@@ -66,6 +66,7 @@ class TopicNames:
         self.dlq = t("segue.dlq")
         self.customer_events = t("segue.customer-events")
         self.decisions = t("segue.decisions")
+        self.outcomes = t("segue.outcomes")
         # the runtime's store changelogs: {app_id}-{agent}-{store}-changelog
         # (app/runtime/changelog.py); keys are UTF-8 strings, values orjson
         self.profiles_changelog = t(f"{settings.app_id}-journeys-profiles-changelog")

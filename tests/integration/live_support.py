@@ -172,6 +172,30 @@ def live_decisions(deployment: Deployment) -> list[dict[str, Any]]:
     return read_values(deployment, [TopicNames(deployment.settings).decisions])
 
 
+def live_outcomes(deployment: Deployment) -> list[dict[str, Any]]:
+    return read_values(deployment, [TopicNames(deployment.settings).outcomes])
+
+
+def replayed_outcomes(tmp_path: Path) -> list[dict[str, Any]]:
+    """The outcome records of the last ``run_replay`` in ``tmp_path``."""
+    return [orjson.loads(x) for x in (tmp_path / "outcomes.jsonl").read_bytes().splitlines()]
+
+
+def same_outcomes(live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> None:
+    """Live wrote what replay wrote, each record at least once and alike but for the live
+    stamps; a record written twice (at least once) is the same record again."""
+    by_id = {o["outcome_id"]: o for o in replayed}
+    assert len(by_id) == len(replayed), "replay wrote an outcome id twice"
+    seen = set()
+    for record in live:
+        want = by_id.get(record["outcome_id"])
+        assert want is not None, f"live only: {record}"
+        assert same_decision(record, want), (record, want)
+        seen.add(record["outcome_id"])
+    missing = [o for oid, o in by_id.items() if oid not in seen]
+    assert not missing, f"{len(missing)} replay outcomes not written live, e.g. {missing[:3]}"
+
+
 def wait_for_actions(
     deployment: Deployment, workers: list[WorkerProcess], expected: Expected, timeout_s: float = 180
 ) -> list[dict[str, Any]]:
@@ -258,6 +282,7 @@ def run_replay(
         [
             *(sys.executable, "-m", "app", "replay", "--events", str(events_file), *args),
             *("--out", str(actions), "--decisions", str(decisions)),
+            *("--outcomes", str(tmp_path / "outcomes.jsonl")),
         ],
         cwd=ROOT,
         capture_output=True,

@@ -28,9 +28,12 @@ from tests.integration.live_support import (
     journey_events,
     live_actions,
     live_decisions,
+    live_outcomes,
     produce_events,
+    replayed_outcomes,
     run_replay,
     same_decision,
+    same_outcomes,
     wait_for_actions,
     wait_for_state,
 )
@@ -96,6 +99,11 @@ def test_live_actions_equal_segue_replay(
     wait_for_state(deployment, worker, expected)
     assert worker.metric("segue_action_latency_seconds_count") > 0
     assert worker.metric("segue_events_duplicate_total") == copies  # each copy folded once
+    # the outcome records too, every entry's life as replay tells it (the final states are
+    # in: the outputs of every moment were acknowledged before them)
+    replayed = replayed_outcomes(tmp_path)
+    assert {o["kind"] for o in replayed} >= {"entered", "step", "sent", "held_out", "goal"}
+    same_outcomes(live_outcomes(deployment), replayed)
 
 
 def test_sigkill_mid_stream_loses_no_action_entry_or_timer(

@@ -68,13 +68,18 @@ def test_the_demo_runs_to_its_summary_and_stops_what_it_started(
         "SEGUE_STATE_DIR": str(tmp_path / "state"),
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    out = run_demo(env, "--malformed-rate", "0.05")
+    out = run_demo(env, "--malformed-rate", "0.05", "--report", str(tmp_path / "report"))
     assert summary_figure(out, "events published") == 400
     assert summary_figure(out, r"events in \(worker\)") == 400
     assert summary_figure(out, "rejected to the DLQ") == 20  # 5 % of 400, all dead-lettered
     assert summary_figure(out, "profiles built") > 0
     assert "worker    stopped" in out
     assert "broker    stopped" not in out  # it used the running broker and left it alone
+    # it ends with the journey report, read from the outcomes topic
+    assert re.search(r"report: [\d,]+ outcome records", out), out
+    assert "browse_reminder v2" in out
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert (tmp_path / "report" / "lift.csv").read_text().startswith("journey,version,variant")
 
 
 @pytest.mark.tansu_smoke
@@ -87,7 +92,9 @@ def test_the_demo_starts_its_own_embedded_broker_and_stops_it(
     env["SEGUE_BROKER_KIND"] = broker.profile  # the kind under test (Kafka, or Tansu's smoke run)
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "SEGUE_BOOTSTRAP_SERVERS", "SEGUE_BROKER_PROFILE"):
         env.pop(name, None)
-    out = run_demo(env, "--broker-port", str(port), "--malformed-rate", "0")
+    out = run_demo(
+        env, "--broker-port", str(port), "--malformed-rate", "0", "--report", str(tmp_path / "r")
+    )
     name = "Apache Kafka" if broker.profile == "kafka" else "Tansu"
     assert re.search(rf"started the embedded broker \({name}[^)]*\) on 127.0.0.1:{port}", out), out
     assert summary_figure(out, r"events in \(worker\)") == 400

@@ -15,7 +15,7 @@ from app.core.journeys.definitions import (
     validate_policies,
 )
 from app.core.journeys.engine import Engine
-from app.core.journeys.outcome import Outcome, Transition
+from app.core.journeys.outcome import Outcome
 from app.core.journeys.problems import DefinitionError, DefinitionProblem
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "DefinitionProblem",
     "Engine",
     "Outcome",
-    "Transition",
     "check_journey_file",
     "check_journeys",
     "journey_files",

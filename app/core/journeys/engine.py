@@ -11,8 +11,8 @@ moves; replay calls it at the end).
 
 Versions: the engine may hold several versions of one journey id. New entries use the highest;
 a running entry finishes on the version stamped on it. When that version is not loaded, the
-entry is *orphaned*: ended the next time it is touched, without running a step (and counted in
-the transitions), unless ``migrate_orphans`` is set, in which case it continues on the highest
+entry is *orphaned*: ended the next time it is touched, without running a step (an ``exited``
+outcome with the reason ``orphaned``), unless ``migrate_orphans`` is set, in which case it continues on the highest
 version at the step with the same id (and is orphaned only if that step no longer exists).
 """
 
@@ -30,7 +30,7 @@ from app.core.journeys.compiled import (
     trigger_spec_of,
 )
 from app.core.journeys.moment import Moment
-from app.core.journeys.outcome import ABORTED, EXITED, GOAL, ORPHANED, Outcome
+from app.core.journeys.outcome import ABORTED, EXIT_ON, EXITED, GOAL, ORPHANED, Outcome
 from app.core.journeys.policies import Policies
 from app.core.journeys.run import MomentRun
 from app.core.journeys.state import JState, new_state, next_due
@@ -104,7 +104,7 @@ class Engine:
         ``state_merge.py``. Nothing fires: the next event or ``advance`` runs due timers.
         """
         out = Outcome()
-        out.transitions.extend(merge_states(into, other, now_ms))
+        out.outcomes.extend(merge_states(into, other, now_ms))
         return out
 
     # -- time and events -------------------------------------------------------------------------
@@ -154,17 +154,23 @@ class Engine:
 
     def _goals_and_exits(self, run: MomentRun, etype: str) -> None:
         m = run.moment
+        assert m.event is not None
+        event_id = m.event["event_id"]
         for j, entry in self._resolve(run, list(run.jstate["entries"].items())):
             if (
                 j.goal_event == etype
                 and (j.goal_within is None or m.now <= entry["t0"] + j.goal_within)
                 and (j.goal_when is None or m.test(j.goal_when, entry))
             ):
-                run.end(j.id, entry, GOAL)
+                record = run.end(j.id, entry, GOAL)
+                record["time_to_goal_ms"] = m.now - entry["t0"]
+                record["event_id"] = event_id
                 continue
             for exit_event, when in j.exit_on:
                 if exit_event == etype and (when is None or m.test(when, entry)):
-                    run.end(j.id, entry, EXITED)
+                    record = run.end(j.id, entry, EXITED, EXIT_ON)
+                    record["event_type"] = etype
+                    record["event_id"] = event_id
                     break
 
     def _wait_fors(self, run: MomentRun, etype: str) -> None:
@@ -187,7 +193,7 @@ class Engine:
             if active is not None:
                 if self._journey_of(j.id, active) is not None:
                     continue  # in the journey already: the trigger is ignored
-                run.end(j.id, active, ORPHANED)  # its version is gone: it may not block
+                run.end(j.id, active, EXITED, ORPHANED)  # its version is gone: it may not block
             previous = history.get(j.id)
             if previous is not None:
                 if j.reentry == "once":
@@ -222,7 +228,7 @@ class Engine:
                 for j, entry in self._resolve(run, list(entries.items())):
                     if entry["due"] == due:
                         self.failures[j.id] = self.failures.get(j.id, 0) + 1
-                        run.end(j.id, entry, ABORTED)
+                        run.end(j.id, entry, EXITED, ABORTED)
             run.finish()
 
     # -- versions ------------------------------------------------------------------------------
@@ -250,7 +256,7 @@ class Engine:
                 continue  # ended meanwhile
             j = self._journey_of(jid, entry)
             if j is None:
-                run.end(jid, entry, ORPHANED)
+                run.end(jid, entry, EXITED, ORPHANED)
                 continue
             resolved.append((j, entry))
         if len(resolved) > 1:

@@ -4,7 +4,7 @@ Pure: no files, no clock. ``parse_events`` turns lines into normalised events (a
 skipped, with their numbers and reasons); ``replay`` orders the events stably by (time,
 event_id), runs each customer's events through the engine, fires the timers still pending at
 the end (up to ``until``, else the last event's time) and returns the actions and decisions in
-the spec's output order. The output depends on the set of input lines only, never their order.
+the spec's output order, and the outcome records (core/journeys/outcome.py) in event time. The output depends on the set of input lines only, never their order.
 Copies of an event (the same ``event_id`` for one customer) fold once: the engine drops the
 later ones in that order and ``duplicates`` counts them (core/duplicates.py).
 """
@@ -20,7 +20,6 @@ import orjson
 
 from app.core.envelope import InvalidEvent, validate_event
 from app.core.journeys.engine import Engine
-from app.core.journeys.outcome import Transition
 from app.core.profile import new_profile
 from app.core.timeutil import parse_rfc3339
 
@@ -42,7 +41,8 @@ class Skipped:
 class ReplayResult:
     actions: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
-    transitions: list[Transition] = field(default_factory=list)
+    #: outcome records in the order they happened per customer (``outcome_order`` sorts them)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
     customers: int = 0
     #: the time the replay ran up to (epoch ms), None for an empty input
@@ -50,6 +50,9 @@ class ReplayResult:
     failures: dict[str, int] = field(default_factory=dict)
     #: events dropped as copies of one the customer already had (core/duplicates.py)
     duplicates: int = 0
+    #: identity resolution (replay_resolved): anonymous keys merged, conflicting claims
+    merges: int = 0
+    conflicts: int = 0
 
 
 def parse_events(lines: Iterable[bytes | str]) -> tuple[list[Event], list[Skipped]]:
@@ -96,19 +99,35 @@ def order_events(events: list[Event]) -> list[Event]:
     return ordered
 
 
-def output_key(record: dict[str, Any], _times: dict[str, int] = {}) -> tuple[Any, ...]:  # noqa: B006
-    """(event_time, customer_id, journey, step, action_id): the spec's output order.
+_TIMES: dict[str, int] = {}  # a parse cache: the same instants recur a lot
 
-    ``event_time`` is compared as a time, not as text (``...:00.5Z`` sorts before ``...:00Z``
-    as text). The default dict is a deliberate parse cache: the same instants recur a lot.
-    """
-    text = record["event_time"]
-    ms = _times.get(text)
+
+def time_ms(text: str) -> int:
+    """Epoch ms of an RFC 3339 ``event_time`` (compared as a time, not as text:
+    ``...:00.5Z`` sorts before ``...:00Z`` as text)."""
+    ms = _TIMES.get(text)
     if ms is None:
-        if len(_times) > 100_000:
-            _times.clear()
-        ms = _times[text] = parse_rfc3339(text)
-    return (ms, record["customer_id"], record["journey"], record["step"], record["action_id"])
+        if len(_TIMES) > 100_000:
+            _TIMES.clear()
+        ms = _TIMES[text] = parse_rfc3339(text)
+    return ms
+
+
+def output_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """(event_time, customer_id, journey, step, action_id): the spec's output order."""
+    return (
+        time_ms(record["event_time"]),
+        record["customer_id"],
+        record["journey"],
+        record["step"],
+        record["action_id"],
+    )
+
+
+def outcome_order(record: dict[str, Any]) -> tuple[int, str]:
+    """(event_time, customer_id): a stable sort by it keeps each customer moment's records in
+    the order they happened (entered, its steps, its sends, ...)."""
+    return (time_ms(record["event_time"]), record["customer_id"])
 
 
 def replay(
@@ -135,7 +154,7 @@ def replay(
     result = ReplayResult(actions=[], decisions=[], events=len(ordered))
     result.customers = len(by_customer)
     result.until = end
-    actions, decisions, transitions = result.actions, result.decisions, result.transitions
+    actions, decisions, outcomes = result.actions, result.decisions, result.outcomes
     handle, advance = engine.handle_event, engine.advance
     done = 0
     step = max(1, len(ordered) // 20)
@@ -152,19 +171,20 @@ def replay(
                 actions.extend(out.actions)
             if out.decisions:
                 decisions.extend(out.decisions)
-            if out.transitions:
-                transitions.extend(out.transitions)
+            if out.outcomes:
+                outcomes.extend(out.outcomes)
         if end is not None and jstate["entries"]:
             out = advance(profile, jstate, end)
             actions.extend(out.actions)
             decisions.extend(out.decisions)
-            transitions.extend(out.transitions)
+            outcomes.extend(out.outcomes)
         done += len(customer_events)
         if progress is not None and done >= mark:
             progress(done, len(ordered))
             mark = done + step
     actions.sort(key=output_key)
     decisions.sort(key=output_key)
+    outcomes.sort(key=outcome_order)
     result.failures = dict(engine.failures)
     return result
 

@@ -31,7 +31,20 @@ from app.core.journeys.compiled import (
 )
 from app.core.journeys.hashing import action_id, in_holdout, split_draw
 from app.core.journeys.moment import Moment
-from app.core.journeys.outcome import ABORTED, COMPLETED, ENTERED, Outcome, Transition
+from app.core.journeys.outcome import (
+    ABORTED,
+    DECIDED,
+    ENDED,
+    ENTERED,
+    EXITED,
+    HELD_OUT,
+    SENT,
+    STEP,
+    SUPPRESSED,
+    TIMED_OUT,
+    Outcome,
+    outcome_record,
+)
 from app.core.profile import recipient_snapshot
 from app.core.stamps import restamp
 from app.core.timeutil import format_ms
@@ -44,12 +57,19 @@ MAX_STEPS_PER_RUN = 1_000
 
 AGENT = "agent"
 
-SUPPRESSED = "suppressed"
-HELD_OUT = "held_out"
-
 
 class MomentRun:
-    __slots__ = ("_quiet", "_time", "engine", "jstate", "key", "moment", "out", "pending")
+    __slots__ = (
+        "_quiet",
+        "_repeats",
+        "_time",
+        "engine",
+        "jstate",
+        "key",
+        "moment",
+        "out",
+        "pending",
+    )
 
     def __init__(
         self,
@@ -65,10 +85,14 @@ class MomentRun:
         self.key: str = jstate["key"]
         self.moment = Moment(now, event, profile, engine.scorer, engine.failures)
         self.out = out
-        #: (arbitration key, record, control group, bypasses caps, channel)
-        self.pending: list[tuple[tuple[int, str, int, int], dict[str, Any], bool, bool, str]] = []
+        #: (arbitration key, record, its entry, bypasses caps, channel)
+        self.pending: list[
+            tuple[tuple[int, str, int, int], dict[str, Any], dict[str, Any], bool, str]
+        ] = []
         self._time: str | None = None  # formatted lazily: most moments send nothing
         self._quiet: tuple[object, int | None] | None = None  # (zone name, quiet until)
+        #: outcome records of one (journey, kind, step) so far this moment (only loops repeat)
+        self._repeats: dict[tuple[str, str, str | None], int] | None = None
 
     # -- entry life --------------------------------------------------------------------------
 
@@ -96,20 +120,46 @@ class MomentRun:
         if j.trigger_spec is not None:
             entry["trig"] = project(event, j.trigger_spec)
         self.jstate["entries"][j.id] = entry
-        self._transition(j.id, entry, ENTERED)
+        record = self.note(ENTERED, j.id, entry)
+        record["trigger_event_id"] = event["event_id"]
+        record["trigger_type"] = event["type"]
+        record["goal"] = j.goal_event  # None: the journey measures no conversion
         self.run(j, entry, 0 if j.steps else END)
 
-    def end(self, jid: str, entry: dict[str, Any], kind: str) -> None:
+    def end(
+        self, jid: str, entry: dict[str, Any], kind: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """End the entry with the outcome ``kind`` (goal, exited with ``reason``, ended)."""
         entries = self.jstate["entries"]
         if entries.get(jid) is entry:
             del entries[jid]
         entry["due"] = None
-        self._transition(jid, entry, kind)
+        record = self.note(kind, jid, entry)
+        if reason is not None:
+            record["reason"] = reason
+        return record
 
-    def _transition(self, jid: str, entry: dict[str, Any], kind: str) -> None:
-        self.out.transitions.append(
-            Transition(self.moment.now, jid, entry["v"], entry["n"], kind, entry["ho"])
+    def note(
+        self, kind: str, jid: str, entry: dict[str, Any], step: str | None = None
+    ) -> dict[str, Any]:
+        """Append an outcome record of this moment and return it (callers add its details)."""
+        repeat = 1
+        if kind in (STEP, TIMED_OUT):  # the only kinds a loop repeats in one moment
+            repeats = self._repeats
+            if repeats is None:
+                repeats = self._repeats = {}
+            mark = (jid, kind, step)
+            repeat = repeats[mark] = repeats.get(mark, 0) + 1
+        record = outcome_record(
+            kind, self.key, jid, entry, self.moment.now, self._time_text(), step, repeat
         )
+        self.out.outcomes.append(record)
+        return record
+
+    def _time_text(self) -> str:
+        if self._time is None:
+            self._time = format_ms(self.moment.now)
+        return self._time
 
     def fire(self, j: Journey, entry: dict[str, Any]) -> None:
         """The entry's timer is due now: a wait ends, a wait_for times out, quiet hours end."""
@@ -120,6 +170,7 @@ class MomentRun:
         if kind == WAIT:
             self.run(j, entry, step.next)
         elif kind == WAIT_FOR:
+            self.note(TIMED_OUT, j.id, entry, step.id)
             self.run(j, entry, step.on_timeout)
         else:  # a deferred send: arbitrated again, in full, now
             spec = entry.pop("defer")
@@ -143,10 +194,13 @@ class MomentRun:
             if budget < 0:
                 failures = self.engine.failures
                 failures[j.id] = failures.get(j.id, 0) + 1
-                self.end(j.id, entry, ABORTED)
+                self.end(j.id, entry, EXITED, ABORTED)
                 return
             step = steps[index]
             kind = step.kind
+            reached = self.note(STEP, j.id, entry, step.id)
+            reached["step_kind"] = kind
+            reached["step_index"] = index
             if kind == SEND:
                 spec = {
                     "ch": step.channel,
@@ -180,10 +234,10 @@ class MomentRun:
                     if share > u:
                         variant, index = name, goto
                         break
-                entry["var"] = variant
+                entry["var"] = reached["variant"] = variant
             elif kind == DECIDE:
                 self._visit(entry, step)
-                option = self._choose(step, entry)
+                option = self._choose(j, step, entry)
                 if option is not None and option.channel is not None:
                     spec = {
                         "ch": option.channel,
@@ -207,7 +261,7 @@ class MomentRun:
                 if written:  # the write's time: a late older event cannot undo it
                     m.profile["attr_ts"] = restamp(attributes, m.profile.get("attr_ts"), written)
                 index = step.next
-        self.end(j.id, entry, COMPLETED)
+        self.end(j.id, entry, ENDED)
 
     @staticmethod
     def _visit(entry: dict[str, Any], step: Step) -> None:
@@ -228,19 +282,29 @@ class MomentRun:
             data[name] = value
         return data
 
-    def _choose(self, step: Step, entry: dict[str, Any]) -> Option | None:
+    def _choose(self, j: Journey, step: Step, entry: dict[str, Any]) -> Option | None:
+        """The best eligible option (None: none eligible); the choice and every option's
+        score go on a ``decided`` outcome record, "do nothing" included."""
         m = self.moment
         propensity = m.scores().get(step.propensity, 0.0)
         if not isinstance(propensity, int | float) or isinstance(propensity, bool):
             propensity = 0.0
         best: Option | None = None
         best_value = 0.0
+        scored: list[dict[str, Any]] = []
         for option in step.options:
             if option.when is not None and not m.test(option.when, entry):
+                scored.append({"id": option.id, "eligible": False, "score": None})
                 continue
             value = propensity * option.value * option.weight
+            scored.append({"id": option.id, "eligible": True, "score": value})
             if best is None or value > best_value:  # ties go to the earlier option
                 best, best_value = option, value
+        record = self.note(DECIDED, j.id, entry, step.id)
+        record["propensity"] = propensity
+        record["options"] = scored
+        record["choice"] = None if best is None else best.id
+        record["channel"] = None if best is None else best.channel
         return best
 
     # -- sends and policies ------------------------------------------------------------------
@@ -255,8 +319,7 @@ class MomentRun:
             context["option"] = spec["opt"]
         if spec["at"] != m.now:
             context["deferred_from"] = format_ms(spec["at"])
-        if self._time is None:
-            self._time = format_ms(m.now)
+        time = self._time_text()
         return {
             "action_id": action_id(j.id, j.version, self.key, entry["n"], step.id, visit),
             "customer_id": self.key,
@@ -267,8 +330,8 @@ class MomentRun:
             "template": spec["tpl"],
             "variant": entry["var"],
             "trigger_event_id": entry["tid"],
-            "event_time": self._time,
-            "decided_at": self._time,
+            "event_time": time,
+            "decided_at": time,
             "scores": dict(m.scores()),
             "data": spec["data"],
             "entry": entry["n"],
@@ -279,10 +342,24 @@ class MomentRun:
             "profile": recipient_snapshot(m.profile),
         }
 
-    def _decide(self, record: dict[str, Any], decision: str, reason: str) -> None:
+    def _decide(
+        self, record: dict[str, Any], entry: dict[str, Any], decision: str, reason: str
+    ) -> None:
         record["decision"] = decision
         record["reason"] = reason
         self.out.decisions.append(record)
+        self._note_send(decision, record, entry)["reason"] = reason
+
+    def _note_send(
+        self, kind: str, action: dict[str, Any], entry: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The outcome record of a send: emitted (``sent``), suppressed or held out."""
+        record = self.note(kind, action["journey"], entry, action["step"])
+        record["variant"] = action["variant"]  # as it was when the send was reached
+        record["action_id"] = action["action_id"]
+        record["channel"] = action["channel"]
+        record["template"] = action["template"]
+        return record
 
     def _reach_send(
         self, j: Journey, entry: dict[str, Any], step: Step, spec: dict[str, Any]
@@ -292,11 +369,11 @@ class MomentRun:
         policies = self.engine.policies
         channel = spec["ch"]
         if m.profile["consent"].get(channel) is False:
-            self._decide(self._record(j, entry, step, spec), SUPPRESSED, "consent")
+            self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "consent")
             return False
         category = policies.category(j.category)
         if category.suppress_when is not None and m.test(category.suppress_when, entry):
-            self._decide(self._record(j, entry, step, spec), SUPPRESSED, "category")
+            self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "category")
             return False
         quiet = policies.quiet
         if quiet is not None and not category.bypass_quiet:
@@ -312,13 +389,13 @@ class MomentRun:
                     self._pause(entry, step, until, "defer")
                     entry["defer"] = spec
                     return True
-                self._decide(self._record(j, entry, step, spec), SUPPRESSED, "quiet_hours")
+                self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "quiet_hours")
                 return False
         order = (-j.priority, j.id, entry["n"], len(self.pending))
         record = self._record(j, entry, step, spec)
         if channel == AGENT:  # a handoff: the agent gets the whole story (core/handoff.py)
             record["context"].update(handoff_context(m.profile, self.jstate, j.id, entry, step.id))
-        self.pending.append((order, record, entry["ho"], category.bypass_caps, channel))
+        self.pending.append((order, record, entry, category.bypass_caps, channel))
         return False
 
     def finish(self) -> None:
@@ -330,13 +407,14 @@ class MomentRun:
         sent: list[list[Any]] = self.jstate["sent"]
         counting = bool(policies.caps)
         self.pending.sort(key=itemgetter(0))
-        for _, record, control, bypass_caps, channel in self.pending:
-            if control:  # never emitted, never counted toward the caps
-                self._decide(record, HELD_OUT, "holdout")
+        for _, record, entry, bypass_caps, channel in self.pending:
+            if entry["ho"]:  # the control group: never emitted, never counted toward the caps
+                self._decide(record, entry, HELD_OUT, "holdout")
             elif counting and not bypass_caps and policies.capped(sent, channel, now):
-                self._decide(record, SUPPRESSED, "frequency_cap")
+                self._decide(record, entry, SUPPRESSED, "frequency_cap")
             else:
                 self.out.actions.append(record)
+                self._note_send(SENT, record, entry)
                 if counting:
                     sent.append([now, channel])
         self.pending.clear()

@@ -1,7 +1,7 @@
 """Merging an anonymous visitor's journey state into the customer's when identity links them.
 
 ``merge_states(into, other, now)`` moves ``other`` (the anonymous key's state) into ``into`` (the
-customer's), in place, and returns the transitions it caused. Rules, per journey:
+customer's), in place, and returns the outcome records it caused. Rules, per journey:
 
 - History combines: ``count = count(into) + count(other)`` and the last start is the later of the
   two, so ``reentry: once`` still refuses a second entry (either side entered: no more) and a
@@ -11,7 +11,7 @@ customer's), in place, and returns the transitions it caused. Rules, per journey
   the anonymous side's latest entry), so its later action ids (journey, version, *customer*,
   entry, step, visit) can never equal an action id of one of the customer's own entries.
 - Both sides have an active entry: the customer's continues; the anonymous one ends with a
-  ``merged`` transition (the customer's own entry is the one the customer is in).
+  ``exited`` outcome, reason ``merged`` (the customer's own entry is the one the customer is in).
 - Only the customer has one: it continues unchanged.
 - Emitted sends still inside the cap window are pooled: caps count per person, so the anonymous
   side's recent sends count toward the customer's caps from now on.
@@ -25,15 +25,17 @@ Nothing runs here: a carried-over entry whose timer is already due fires at the 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from app.core.duplicates import merge_seen
-from app.core.journeys.outcome import MERGED, Transition
+from app.core.journeys.outcome import EXITED, MERGED, outcome_record
 from app.core.journeys.state import JState
+from app.core.timeutil import format_ms
 
 
-def merge_states(into: JState, other: JState, now_ms: int) -> list[Transition]:
+def merge_states(into: JState, other: JState, now_ms: int) -> list[dict[str, Any]]:
     """Fold the anonymous ``other`` state into the customer's ``into`` (in place)."""
-    transitions: list[Transition] = []
+    outcomes: list[dict[str, Any]] = []
     history = into["history"]
     counts_before = {jid: h[0] for jid, h in history.items()}
     for jid, (count, start) in other["history"].items():
@@ -45,7 +47,11 @@ def merge_states(into: JState, other: JState, now_ms: int) -> list[Transition]:
     entries = into["entries"]
     for jid, entry in other["entries"].items():
         if jid in entries:
-            transitions.append(Transition(now_ms, jid, entry["v"], entry["n"], MERGED, entry["ho"]))
+            # under the anonymous key: the entry was never the customer's
+            record = outcome_record(EXITED, other["key"], jid, entry, now_ms, format_ms(now_ms))
+            record["reason"] = MERGED
+            record["merged_into"] = into["key"]
+            outcomes.append(record)
             continue
         carried = copy.deepcopy(entry)
         carried["n"] = counts_before.get(jid, 0) + entry["n"]
@@ -55,4 +61,4 @@ def merge_states(into: JState, other: JState, now_ms: int) -> list[Transition]:
     theirs = other.get("seen")
     if theirs:
         merge_seen(into.setdefault("seen", {}), theirs)
-    return transitions
+    return outcomes

@@ -112,3 +112,15 @@ class FixedScorer:
     def score(self, profile: Any, now_ms: int) -> dict[str, float]:
         self.calls += 1
         return dict(self.scores)
+
+
+def lives(outcomes: list[dict[str, Any]]) -> list[str]:
+    """The entry-level outcome kinds in order (entered and the endings), an exit with its
+    reason (``exited:orphaned``): what happened to entries, without their steps and sends."""
+    kinds = []
+    for o in outcomes:
+        if o["kind"] in ("entered", "goal", "ended"):
+            kinds.append(o["kind"])
+        elif o["kind"] == "exited":
+            kinds.append(f"exited:{o['reason']}")
+    return kinds

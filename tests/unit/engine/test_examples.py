@@ -97,7 +97,7 @@ def test_onboarding(tmp_path: Path) -> None:
     assert u("onboarding:pick_nudge:c-2") < 0.5  # c-2 draws email_tips (share 50/100)
     events = [
         # c-1: welcome at once; completes a step at 11:00 -> on_event: celebrate (in_app).
-        # step "profile" is not the goal's "first_project", so only the path ends it.
+        # step "profile" is not the goal's "activate_service": the entry stays open.
         ev("e-1", "SignedUp", f"{D}T10:00:00Z", "c-1", plan="pro"),
         ev("e-2", "OnboardingStepCompleted", f"{D}T11:00:00Z", "c-1", step="profile"),
         # c-1 signs up again: reentry once -> ignored.

@@ -137,16 +137,16 @@ def test_the_same_input_twice_gives_the_same_action_ids(raw: list[dict[str, Any]
 @settings(max_examples=60, deadline=None)
 @given(event_lists())
 def test_no_send_after_an_exit_or_a_goal(raw: list[dict[str, Any]]) -> None:
-    # transitions carry no customer: replay each customer alone to attribute them
-    for customer in {e["customer_id"] for e in raw}:
-        alone = _replay([e for e in raw if e["customer_id"] == customer])
-        ends = {
-            (t.journey, t.entry): t.time for t in alone.transitions if t.kind in ("exited", "goal")
-        }
-        for record in alone.actions + alone.decisions:
-            end = ends.get((record["journey"], record["entry"]))
-            if end is not None:
-                assert parse_rfc3339(record["event_time"]) <= end
+    result = _replay(raw)
+    ends = {
+        (o["customer_id"], o["journey"], o["entry"]): parse_rfc3339(o["event_time"])
+        for o in result.outcomes
+        if o["kind"] in ("exited", "goal")
+    }
+    for record in result.actions + result.decisions:
+        end = ends.get((record["customer_id"], record["journey"], record["entry"]))
+        if end is not None:
+            assert parse_rfc3339(record["event_time"]) <= end
 
 
 @settings(max_examples=60, deadline=None)

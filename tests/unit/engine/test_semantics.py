@@ -14,6 +14,7 @@ from tests.unit.engine.helpers import (
     event,
     iso,
     journey,
+    lives,
     ms,
     run,
     sent,
@@ -218,7 +219,7 @@ def test_phase_order_exit_before_wait_for_before_trigger() -> None:
         ("kk", "resumed"),
         ("ll", "started"),
     ]
-    assert ("jj", "exited") in [(t.journey, t.kind) for t in result.transitions]
+    assert ("jj", "exited") in [(o["journey"], o["kind"]) for o in result.outcomes]
 
 
 def test_triggers_run_in_priority_then_id_order() -> None:
@@ -262,7 +263,7 @@ def test_goal_within_counts_from_the_start(order_at: str, goal: bool, sends: lis
     )
     result = run([j], [event("Start", "10:00"), event("OrderPlaced", order_at)], until="20:00")
     assert [a["step"] for a in result.actions] == sends
-    assert ("goal" in [t.kind for t in result.transitions]) is goal
+    assert ("goal" in lives(result.outcomes)) is goal
 
 
 def test_goal_when_must_hold() -> None:
@@ -284,7 +285,7 @@ def test_exit_on_ends_the_entry_and_no_send_follows() -> None:
     high = run([j], [start, event("TicketOpened", "10:30", severity="high")], until="12:00")
     assert [a["step"] for a in low.actions] == ["a"]
     assert high.actions == []
-    assert [t.kind for t in high.transitions] == ["entered", "exited"]
+    assert lives(high.outcomes) == ["entered", "exited:exit_on"]
 
 
 def test_an_event_that_ends_an_entry_may_start_a_new_one() -> None:
@@ -342,7 +343,9 @@ def test_holdout_uses_the_spec_hash_and_control_sends_are_recorded_not_emitted()
         (control, "a", "held_out", "holdout"),
     ]
     # control entries are measured for the goal
-    assert [(t.kind, t.control) for t in result.transitions if t.kind == "goal"] == [("goal", True)]
+    assert [(o["kind"], o["control"]) for o in result.outcomes if o["kind"] == "goal"] == [
+        ("goal", True)
+    ]
 
 
 def test_action_id_is_the_documented_hash_and_counts_visits_in_loops() -> None:
@@ -410,7 +413,7 @@ def test_an_entry_whose_version_is_gone_is_orphaned_or_migrated(
     out = engine2.advance(profile, state, ms("11:00"))
     assert [(a["step"], a["journey_version"]) for a in out.actions] == expected
     if not migrate:
-        assert [t.kind for t in out.transitions] == ["orphaned"]
+        assert lives(out.outcomes) == ["exited:orphaned"]
     assert state["entries"] == {}
 
 
@@ -445,5 +448,5 @@ def test_an_orphaned_entry_does_not_block_a_new_entry() -> None:
     profile, state = new_profile("c-1"), engine1.new_state("c-1")
     engine1.handle_event(profile, state, event("Start", "10:00"))
     out = Engine([v2]).handle_event(profile, state, event("Start", "11:00"))
-    assert [t.kind for t in out.transitions] == ["orphaned", "entered", "completed"]
+    assert lives(out.outcomes) == ["exited:orphaned", "entered", "ended"]
     assert [(a["step"], a["entry"]) for a in out.actions] == [("new", 2)]

@@ -66,7 +66,7 @@ def actions(out: Outcome) -> list[tuple[str, str, str, int]]:
 def test_an_entry_only_the_anonymous_side_has_carries_over_and_sends_to_the_customer() -> None:
     customer, visitor = people(journey(id="cart", trigger=CART, steps=NUDGE))
     visitor.on("CartAbandoned", "10:00")
-    assert customer.absorb(visitor, "10:30").transitions == []
+    assert customer.absorb(visitor, "10:30").outcomes == []
     assert customer.engine.next_due(customer.jstate) == ms("11:00")
     assert actions(customer.at("11:00")) == [(iso("11:00"), "c-1", "nudge", 1)]
     assert customer.jstate["history"] == {"cart": [1, ms("10:00")]}
@@ -90,9 +90,10 @@ def test_when_both_sides_are_in_a_journey_the_customers_entry_continues() -> Non
     customer.on("CartAbandoned", "10:10")
     visitor.on("CartAbandoned", "10:00")
     out = customer.absorb(visitor, "10:30")
-    assert [(t.journey, t.entry, t.kind, t.time) for t in out.transitions] == [
-        ("cart", 1, MERGED, ms("10:30"))
-    ]
+    assert [
+        (o["customer_id"], o["journey"], o["entry"], o["kind"], o["reason"], o["event_time"])
+        for o in out.outcomes
+    ] == [(visitor.jstate["key"], "cart", 1, "exited", MERGED, iso("10:30"))]
     assert actions(customer.at("12:00")) == [(iso("11:10"), "c-1", "nudge", 1)]
     assert customer.jstate["history"]["cart"] == [2, ms("10:10")]
 
@@ -129,7 +130,7 @@ def test_merging_a_visitor_without_journeys_changes_nothing() -> None:
     customer, visitor = people(journey(id="cart", trigger=CART, steps=NUDGE))
     customer.on("CartAbandoned", "10:00")
     before = copy.deepcopy(customer.jstate)
-    assert customer.absorb(visitor, "10:30").transitions == []
+    assert customer.absorb(visitor, "10:30").outcomes == []
     assert customer.jstate == before
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.timeutil import parse_rfc3339
-from tests.unit.engine.helpers import FixedScorer, event, iso, journey, run, sent, u
+from tests.unit.engine.helpers import FixedScorer, event, iso, journey, lives, run, sent, u
 
 SEND = {"send": {"channel": "email", "template": "t"}}
 
@@ -322,4 +322,4 @@ def test_next_end_and_the_end_of_the_list_end_the_entry() -> None:
     result = run([j], events)
     # both entries ended at once (next: end, and the end of the list), so the second started
     assert [(a["entry"], a["step"]) for a in result.actions] == [(1, "b"), (2, "a")]
-    assert [t.kind for t in result.transitions] == ["entered", "completed"] * 2
+    assert lives(result.outcomes) == ["entered", "ended"] * 2

@@ -1,0 +1,163 @@
+"""``segue report``: did the journeys work? Outcome records in, lift, funnels and times out.
+
+Reads outcome records from a file (``segue replay --outcomes``) or from the ``segue.outcomes``
+topic (``--topic``, up to its end when the command starts), and receipts from a file or the
+receipts topic; writes report.html (self-contained), report.json and one CSV per table to
+``--out`` and prints the lift table. Exit codes as replay's: 0 done; 1 some lines were
+unreadable (reported with their line numbers, skipped, the rest reported); 2 bad arguments, a
+file that cannot be read or written, or no broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from app.cli import app
+from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
+from app.report.render import text_summary, write_all
+from app.report.tables import Builder
+
+EXIT_SKIPPED = 1
+EXIT_INVALID = 2
+#: where unreadable lines are listed one by one; beyond, only counted
+SHOWN_SKIPS = 20
+
+
+class Lines:
+    """JSON objects from a file, one a line; unreadable lines are counted and named."""
+
+    def __init__(self, path: Path, what: str, required: tuple[str, ...]) -> None:
+        self.path, self.what, self.required = path, what, required
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    self._skip(number, "not JSON")
+                    continue
+                if not isinstance(record, dict) or any(k not in record for k in self.required):
+                    self._skip(number, f"not {self.what} (needs {', '.join(self.required)})")
+                    continue
+                yield record
+
+    def _skip(self, number: int, reason: str) -> None:
+        self.skipped += 1
+        if self.skipped <= SHOWN_SKIPS:
+            typer.echo(f"{self.path}:{number}: skipped: {reason}", err=True)
+
+
+OUTCOME_FIELDS = ("outcome_id", "kind", "customer_id", "journey", "entry", "event_time")
+
+
+def _time(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except TimeFormatError as exc:
+        typer.echo(f"{option}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _topic_values(topic_of: str) -> Iterator[dict[str, Any]]:
+    """Every record of the deployment's topic up to its end offsets at the start."""
+    from app.kafka_io import read_partitions
+    from app.settings import load_settings
+    from app.topics.specs import TopicNames
+
+    settings = load_settings()
+    topic = getattr(TopicNames(settings), topic_of)
+    for msg in read_partitions(settings, topic):
+        raw = msg.value()
+        if msg.error() or raw is None:
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
+@app.command("report")
+def report_command(
+    outcomes: Annotated[
+        Path | None,
+        typer.Option("--outcomes", help="Outcome records (segue replay --outcomes), JSON lines."),
+    ] = None,
+    topic: Annotated[
+        bool,
+        typer.Option(
+            "--topic",
+            help="Read the outcome records (and receipts) from the broker's segue.outcomes "
+            "(and events.receipts) topics, up to their end now.",
+        ),
+    ] = False,
+    receipts: Annotated[
+        Path | None,
+        typer.Option("--receipts", help="Delivery receipts (events.receipts), JSON lines."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="RFC 3339: entries started at or after.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="RFC 3339: entries started before.")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for report.html, report.json and the CSVs.")
+    ] = Path("report"),
+) -> None:
+    """Entries, conversions against the control group (lift, 95 % interval, exact p-value),
+    funnels, times, engagement by channel, suppressions and decisions, per journey version and
+    variant."""
+    if (outcomes is None) == (not topic):
+        typer.echo("give the outcome records: --outcomes FILE or --topic", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    since_ms, until_ms = _time("--since", since), _time("--until", until)
+    builder = Builder(since_ms, until_ms)
+    files: list[Lines] = []
+    try:
+        if outcomes is not None:
+            lines = Lines(outcomes, "an outcome record", OUTCOME_FIELDS)
+            files.append(lines)
+            for record in lines:
+                builder.add(record)
+        else:
+            for record in _topic_values("outcomes"):
+                if all(k in record for k in OUTCOME_FIELDS):
+                    builder.add(record)
+        if receipts is not None:
+            lines = Lines(receipts, "a receipt event", ("type", "properties"))
+            files.append(lines)
+            for event in lines:
+                builder.add_receipt(event)
+        elif topic:
+            for event in _topic_values("receipts"):
+                builder.add_receipt(event)
+    except OSError as exc:
+        typer.echo(f"cannot read {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    report = builder.build()
+    report.since = format_ms(since_ms) if since_ms is not None else None
+    report.until = format_ms(until_ms) if until_ms is not None else None
+    try:
+        written = write_all(report, out)
+    except OSError as exc:
+        typer.echo(f"--out: cannot write {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(text_summary(report), nl=False)
+    typer.echo(f"report: wrote {written[0]} and {len(written) - 1} more files in {out}", err=True)
+    skipped = sum(f.skipped for f in files)
+    if skipped:
+        typer.echo(f"report: {skipped} unreadable lines skipped", err=True)
+        raise typer.Exit(EXIT_SKIPPED)
