@@ -20,6 +20,7 @@ from app.report.tables import ALL, Report, Row
 
 TITLES = {
     "lift": "Conversion against the control group",
+    "programme": "The whole programme against the global control group",
     "funnel": "Funnel: entries reaching each step",
     "time_to_goal": "Time to goal (seconds)",
     "step_times": "Time between steps (seconds)",
@@ -56,12 +57,16 @@ def text_summary(report: Report) -> str:
     ]
     if not report.lift:
         lines.append("no entries in the records (or none in the time range)")
-    for row in report.lift:
-        name = f"{row['journey']} v{row['version']}"
-        if row["variant"] not in (ALL, "-"):
-            name += f" [{row['variant']}]"
-        elif row["variant"] == ALL:
-            name += " [all variants]"
+    rows = [(row, False) for row in report.lift] + [(row, True) for row in report.programme]
+    for row, programme in rows:
+        if programme:  # against the global control group
+            name = f"{row['journey']} vs the global control group"
+        else:
+            name = f"{row['journey']} v{row['version']}"
+            if row["variant"] not in (ALL, "-"):
+                name += f" [{row['variant']}]"
+            elif row["variant"] == ALL:
+                name += " [all variants]"
         if row["rate"] is None:
             lines.append(f"  {name}: {row['entries']:,} entries - {row['verdict']}")
             continue
@@ -213,7 +218,7 @@ def to_html(report: Report) -> str:
     sections = []
     for name, rows in tables.items():
         plot = ""
-        if name == "lift":
+        if name in ("lift", "programme"):
             plot = _lift_plot(rows)
         elif name == "funnel":
             plot = _funnel_plot(rows)

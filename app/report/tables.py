@@ -50,6 +50,8 @@ class Entry:
     variant: tuple[int, str] | None = None  # (time, variant) of the latest record naming one
     converted: bool = False
     has_goal: bool = True  # the entered record says whether the journey has a goal
+    category: str | None = None
+    global_control: bool = False  # the customer is in the policies' global control group
     ending: str | None = None  # goal, exited:<reason>, ended; None while active
     steps: list[tuple[int, str]] = field(default_factory=list)  # (time, step)
     #: step -> its position in the journey file (records written before it was recorded: none)
@@ -66,6 +68,7 @@ class Report:
     """Every table as rows of plain values (for text, CSV, JSON and HTML alike)."""
 
     lift: list[Row]
+    programme: list[Row]
     funnel: list[Row]
     time_to_goal: list[Row]
     step_times: list[Row]
@@ -82,6 +85,7 @@ class Report:
     def tables(self) -> dict[str, list[Row]]:
         return {
             "lift": self.lift,
+            "programme": self.programme,
             "funnel": self.funnel,
             "time_to_goal": self.time_to_goal,
             "step_times": self.step_times,
@@ -126,6 +130,8 @@ class Builder:
         if kind == "entered":
             entry.start = at
             entry.has_goal = record.get("goal", "") is not None
+            entry.category = record.get("category")
+            entry.global_control = bool(record.get("global_control"))
         elif kind == "step":
             entry.steps.append((at, record["step"]))
             if type(record.get("step_index")) is int:
@@ -200,6 +206,7 @@ class Builder:
             latencies.extend(e.latencies)
         return Report(
             lift=[lift_row(k, groups[k]) for k in ordered],
+            programme=programme_rows(entries),
             funnel=funnel_rows(groups, ordered, ranks),
             time_to_goal=time_to_goal_rows(entries),
             step_times=step_time_rows(entries, ranks),
@@ -353,10 +360,32 @@ def ending_rows(entries: list[Entry]) -> list[Row]:
     ]
 
 
-def lift_row(key: tuple[str, int, str], entries: list[Entry]) -> Row:
+def programme_rows(entries: list[Entry]) -> list[Row]:
+    """The whole programme against the global control group, per category it holds out: every
+    entry (of a journey with a goal) of a customer in the global control group against every
+    entry of the others, journey control groups left out. Empty without a global control."""
+    held = {e.category for e in entries if e.global_control}
+    rows = []
+    for category in sorted(c for c in held if c is not None):
+        members = [
+            e
+            for e in entries
+            if e.category == category and e.has_goal and (e.global_control or not e.control)
+        ]
+        rows.append(lift_row((f"(all {category} journeys)", 0, ALL), members, global_group=True))
+    return rows
+
+
+def lift_row(key: tuple[str, int, str], entries: list[Entry], global_group: bool = False) -> Row:
+    """Treatment against control: the journey's control group, or (``global_group``) the
+    policies' global control group."""
     journey, version, variant = key
-    treated = [e for e in entries if not e.control]
-    control = [e for e in entries if e.control]
+    if global_group:
+        treated = [e for e in entries if not e.global_control]
+        control = [e for e in entries if e.global_control]
+    else:
+        treated = [e for e in entries if not e.control]
+        control = [e for e in entries if e.control]
     n1, n2 = len(treated), len(control)
     k1 = sum(e.converted for e in treated)
     k2 = sum(e.converted for e in control)

@@ -218,3 +218,15 @@ def test_a_small_payload_nested_too_deep_is_still_refused() -> None:
     assert len(raw) < 200
     with pytest.raises(InvalidEvent, match="nested deeper"):
         decode_event(raw)
+
+
+@given(st.integers(-(10**13), 10**14))
+def test_format_ms_writes_what_datetime_writes(ms: int) -> None:
+    """The cached formatter against the plain datetime one, before 1970 too."""
+    from datetime import UTC, datetime, timedelta
+
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    expected = f"{base}.{ms % 1000:03d}Z" if ms % 1000 else f"{base}Z"
+    assert format_ms(ms) == expected
+    assert format_ms(ms) == expected  # and again, from the cache

@@ -21,6 +21,7 @@ def test_no_file_means_defaults() -> None:
         "frequency_caps": [],
         "quiet_hours": None,
         "categories": DEFAULT_CATEGORIES,
+        "global_control": None,
     }
 
 
@@ -86,6 +87,14 @@ def test_example_policies_file() -> None:
             "categories.promotional.suppress_when",
             "does not compile",
         ),
+        ("global_control: {share: 0.7}", "global_control.share", "0.5"),
+        ("global_control: {share: 0}", "global_control.share", "0"),
+        ("global_control: {categories: [promotional]}", "global_control.share", "required"),
+        (
+            "global_control: {share: 0.05, categories: [vip]}",
+            "global_control.categories[0]",
+            "one of",
+        ),
         ("caps: []", "caps", "unknown field"),
         ("- a list", "", "must be a mapping"),
     ],
@@ -111,3 +120,8 @@ def test_loaded_policies_validate_again() -> None:
 
     assert validate_policies(load_policies(ROOT / "policies.yaml"), "p.yaml") == []
     assert validate_policies(load_policies(None), "p.yaml") == []
+
+
+def test_a_global_control_group_defaults_to_promotional_sends(tmp_path: Path) -> None:
+    file = write_text(tmp_path, "global_control: {share: 0.05}\n", "p.yaml")
+    assert load_policies(file)["global_control"] == {"share": 0.05, "categories": ["promotional"]}

@@ -258,3 +258,22 @@ def test_a_journey_without_a_goal_has_no_conversion_rate() -> None:
     assert (row["entries"], row["rate"], row["conversions"]) == (5, None, None)
     assert row["verdict"].startswith("no goal")
     assert "no goal" in text_summary(report) and "<svg" not in to_html(report).split("<h2>")[1]
+
+
+def test_the_programme_against_the_global_control_group() -> None:
+    # t: treated, g: the global control group, h: a journey's own control entries (left out)
+    records = cohort(70, 56, False, "t") + cohort(80, 48, False, "g") + cohort(10, 10, True, "h")
+    for record in records:
+        if record["kind"] == "entered":
+            record["category"] = "promotional"
+            record["global_control"] = record["customer_id"].startswith("g")
+    report = build_report(records)
+    (row,) = report.programme
+    assert row["journey"] == "(all promotional journeys)"
+    assert (row["entries"], row["conversions"]) == (70, 56)
+    assert (row["control_entries"], row["control_conversions"]) == (80, 48)
+    assert (row["lift"], row["lift_low"], row["lift_high"]) == pytest.approx(
+        (0.2, 0.0524, 0.3339), abs=5e-5
+    )
+    assert "vs the global control group" in text_summary(report)
+    assert build_report(cohort(5, 1, False, "t")).programme == []

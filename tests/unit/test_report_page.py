@@ -24,33 +24,17 @@ def segue(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_report_of_a_replay_renders_in_chromium_without_errors(tmp_path: Path) -> None:
     events, outcomes, folder = tmp_path / "ev.jsonl", tmp_path / "out.jsonl", tmp_path / "rep"
-    segue(
-        "simulate",
-        "--rate",
-        "20",
-        "--duration",
-        "3600",
-        "--seed",
-        "5",
-        "--out",
-        str(events),
-        "--quiet",
-    )
-    segue(
-        *(
-            "replay",
-            "--events",
-            str(events),
-            "--journeys",
-            "journeys",
-            "--policies",
-            "policies.yaml",
-        ),
-        *("--out", str(tmp_path / "actions.jsonl"), "--outcomes", str(outcomes)),
-        *("--until", "2026-12-31T00:00:00Z"),
-    )
+    simulate = ["simulate", "--rate", "20", "--duration", "3600", "--seed", "5", "--quiet"]
+    segue(*simulate, "--out", str(events))
+    # the example policies with a global control group, so that every section has rows
+    policies = tmp_path / "policies.yaml"
+    policies.write_text((ROOT / "policies.yaml").read_text() + "global_control: {share: 0.1}\n")
+    replay = ["replay", "--events", str(events), "--journeys", "journeys"]
+    replay += ["--policies", str(policies), "--until", "2026-12-31T00:00:00Z"]
+    segue(*replay, "--out", str(tmp_path / "actions.jsonl"), "--outcomes", str(outcomes))
     printed = segue("report", "--outcomes", str(outcomes), "--out", str(folder)).stdout
     assert "cart_recovery v3" in printed and "outcome records" in printed
+    assert "(all promotional journeys) vs the global control group" in printed
     SHOTS.mkdir(exist_ok=True)
     shot = SHOTS / "report-page.png"
     page = render(
@@ -59,10 +43,11 @@ def test_the_report_of_a_replay_renders_in_chromium_without_errors(tmp_path: Pat
     assert page.errors == []
     assert page.title == "Segue journey report"
     assert "Conversion against the control group" in page.text
+    assert "The whole programme against the global control group" in page.text
     assert "Funnel: entries reaching each step" in page.text
     assert "cart_recovery" in page.text and "onboarding" in page.text
-    assert page.counts["h2"] == 9 and page.counts["table"] >= 6
-    assert page.counts["svg"] == 2 and page.counts["svg rect"] > 10
+    assert page.counts["h2"] == 10 and page.counts["table"] >= 7
+    assert page.counts["svg"] == 3 and page.counts["svg rect"] > 10
     assert shot.stat().st_size > 10_000  # a real picture, not a blank page
     shutil.copy(shot, tmp_path / "report-page.png")
     print(f"screenshot: {shot}")

@@ -45,7 +45,14 @@ def policies_with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     """A validated policies document -> the engine's policies dict (every category present)."""
     quiet = doc.get("quiet_hours")
     categories = doc.get("categories") or {}
+    control = doc.get("global_control")
     return {
+        "global_control": None
+        if not control
+        else {
+            "share": float(control["share"]),
+            "categories": list(control.get("categories") or ["promotional"]),
+        },
         "frequency_caps": [
             {"channel": c["channel"], "max": c["max"], "per": c["per"]}
             for c in doc.get("frequency_caps") or []

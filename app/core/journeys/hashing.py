@@ -1,4 +1,5 @@
-"""The spec's deterministic hashes: holdout, split, and action ids.
+"""The spec's deterministic hashes: holdout, split, and action ids (and the global control
+group, an extension of the policies).
 
 All three hash the event's ``key`` (the customer id, else the anonymous id the event was handled
 under), so a replay, a retry or a restart makes exactly the same choices and ids.
@@ -19,6 +20,12 @@ def unit_interval(text: str) -> float:
 def in_holdout(journey_id: str, customer_id: str, holdout: float) -> bool:
     """The spec's control-group rule for one (journey, customer)."""
     return holdout > 0 and unit_interval(f"{journey_id}:{customer_id}") < holdout
+
+
+def in_global_control(customer_id: str, share: float) -> bool:
+    """The global control group (policies ``global_control.share``): one draw per customer,
+    whatever the journey, so the same customers are held out of every journey."""
+    return share > 0 and unit_interval(f"global_control:{customer_id}") < share
 
 
 def split_draw(journey_id: str, step_id: str, customer_id: str) -> float:

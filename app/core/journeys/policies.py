@@ -40,7 +40,7 @@ class Cap:
 
 
 class Policies:
-    __slots__ = ("caps", "categories", "quiet", "window")
+    __slots__ = ("caps", "categories", "control_categories", "control_share", "quiet", "window")
 
     def __init__(self, raw: dict[str, Any] | None) -> None:
         raw = raw or {}
@@ -66,6 +66,10 @@ class Policies:
                 bypass_quiet=QUIET_HOURS in bypass,
             )
         self.categories = categories
+        control = raw.get("global_control") or {}
+        #: the global control group: this share of customers gets no send of these categories
+        self.control_share = float(control.get("share") or 0.0)
+        self.control_categories = frozenset(control.get("categories") or ("promotional",))
 
     def category(self, name: str) -> Category:
         return self.categories.get(name, _NO_CATEGORY)

@@ -29,7 +29,7 @@ from app.core.journeys.compiled import (
     Option,
     Step,
 )
-from app.core.journeys.hashing import action_id, in_holdout, split_draw
+from app.core.journeys.hashing import action_id, in_global_control, in_holdout, split_draw
 from app.core.journeys.moment import Moment
 from app.core.journeys.outcome import (
     ABORTED,
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 MAX_STEPS_PER_RUN = 1_000
 
 AGENT = "agent"
+HOLDOUT = "holdout"
+GLOBAL_CONTROL = "global_control"
 
 
 class MomentRun:
@@ -124,6 +126,8 @@ class MomentRun:
         record["trigger_event_id"] = event["event_id"]
         record["trigger_type"] = event["type"]
         record["goal"] = j.goal_event  # None: the journey measures no conversion
+        record["category"] = j.category
+        record["global_control"] = self._globally_held(j.category)
         self.run(j, entry, 0 if j.steps else END)
 
     def end(
@@ -398,6 +402,15 @@ class MomentRun:
         self.pending.append((order, record, entry, category.bypass_caps, channel))
         return False
 
+    def _globally_held(self, category: str) -> bool:
+        """Whether the global control group holds this customer's sends of ``category``."""
+        policies = self.engine.policies
+        return (
+            policies.control_share > 0
+            and category in policies.control_categories
+            and in_global_control(self.key, policies.control_share)
+        )
+
     def finish(self) -> None:
         """Arbitrate the moment's sends: holdout, then caps, in arbitration order."""
         if not self.pending:
@@ -409,7 +422,9 @@ class MomentRun:
         self.pending.sort(key=itemgetter(0))
         for _, record, entry, bypass_caps, channel in self.pending:
             if entry["ho"]:  # the control group: never emitted, never counted toward the caps
-                self._decide(record, entry, HELD_OUT, "holdout")
+                self._decide(record, entry, HELD_OUT, HOLDOUT)
+            elif self._globally_held(record["context"]["category"]):  # likewise
+                self._decide(record, entry, HELD_OUT, GLOBAL_CONTROL)
             elif counting and not bypass_caps and policies.capped(sent, channel, now):
                 self._decide(record, entry, SUPPRESSED, "frequency_cap")
             else:

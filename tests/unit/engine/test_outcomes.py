@@ -7,10 +7,14 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from app.core.journeys.hashing import in_holdout
+from app.core.envelope import validate_event
+from app.core.journeys.engine import Engine
+from app.core.journeys.hashing import in_global_control, in_holdout
 from app.core.journeys.outcome import ENDINGS, KINDS
-from tests.unit.engine.helpers import HOUR, FixedScorer, event, iso, journey, run
-from tests.unit.engine.test_properties import _replay, event_lists
+from app.core.journeys.replay import replay
+from app.core.timeutil import parse_rfc3339
+from tests.unit.engine.helpers import HOUR, FixedScorer, event, iso, journey, policies, run
+from tests.unit.engine.test_properties import JOURNEYS, POLICIES, START, _replay, event_lists
 
 EMAIL = {"channel": "email", "template": "t"}
 
@@ -218,3 +222,59 @@ def test_every_entry_enters_once_ends_at_most_once_and_control_is_never_sent(
         if o["kind"] in ("suppressed", "held_out")
     }
     assert noted == {(d["action_id"], d["decision"]) for d in result.decisions}
+
+
+def test_the_global_control_group_gets_no_promotional_send_from_any_journey() -> None:
+    share = 0.5
+    held = next(c for c in (f"c-{i}" for i in range(100)) if in_global_control(c, share))
+    free = next(c for c in (f"c-{i}" for i in range(100)) if not in_global_control(c, share))
+    promo = journey(id="promo", steps=[{"id": "offer", "send": EMAIL}])
+    receipt = journey(id="receipt", category="transactional", steps=[{"id": "r", "send": EMAIL}])
+    rules = policies(global_control={"share": share})
+    events = [event("Start", "10:00", held), event("Start", "10:00", free)]
+    result = run([promo, receipt], events, rules)
+    emitted = sorted((a["customer_id"], a["journey"]) for a in result.actions)
+    assert emitted == sorted([(free, "promo"), (free, "receipt"), (held, "receipt")])
+    assert [(d["customer_id"], d["journey"], d["reason"]) for d in result.decisions] == [
+        (held, "promo", "global_control")
+    ]
+    entered = {
+        (o["customer_id"], o["journey"]): (o["category"], o["global_control"])
+        for o in result.outcomes
+        if o["kind"] == "entered"
+    }
+    assert entered == {
+        (held, "promo"): ("promotional", True),
+        (held, "receipt"): ("transactional", False),
+        (free, "promo"): ("promotional", False),
+        (free, "receipt"): ("transactional", False),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_lists())
+def test_a_customer_in_the_global_control_group_is_never_sent_a_promotion(
+    raw: list[dict[str, Any]],
+) -> None:
+    rules = {**POLICIES, "global_control": {"share": 0.5, "categories": ["promotional"]}}
+    events = [validate_event(e) for e in raw]
+    until = max((e["ts"] for e in events), default=START) + 2 * 86_400_000
+    result = replay(events, Engine(JOURNEYS, rules), until)
+    for action in result.actions:
+        if action["context"]["category"] == "promotional":
+            assert not in_global_control(action["customer_id"], 0.5), action
+    held = {d["action_id"] for d in result.decisions if d["reason"] == "global_control"}
+    assert held == {
+        o["action_id"]
+        for o in result.outcomes
+        if o["kind"] == "held_out" and o["reason"] == "global_control"
+    }
+
+
+def test_the_outcome_id_is_the_hash_of_what_the_record_is_about() -> None:
+    from app.core.journeys.outcome import outcome_id
+
+    result = run([journey()], [event("Start", "10:00")])
+    entered = result.outcomes[0]
+    at = parse_rfc3339(entered["event_time"])
+    assert entered["outcome_id"] == outcome_id("j", 1, "c-1", 1, "entered", None, at)
