@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from confluent_kafka import KafkaException
 
 from app.cli import app
 from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
@@ -67,6 +68,20 @@ def _time(option: str, text: str | None) -> int | None:
     except TimeFormatError as exc:
         typer.echo(f"{option}: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+
+
+def _bootstrap() -> str:
+    from app.settings import load_settings
+
+    return load_settings().bootstrap_servers
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    text = str(error.str()) if error is not None and hasattr(error, "str") else str(exc)
+    if "transport" in text.lower() or "timed out" in text.lower():
+        return f"{text} (no broker there? start one with `segue broker start`)"
+    return text
 
 
 def _topic_values(topic_of: str) -> Iterator[dict[str, Any]]:
@@ -146,6 +161,9 @@ def report_command(
                 builder.add_receipt(event)
     except OSError as exc:
         typer.echo(f"cannot read {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except KafkaException as exc:  # --topic: no broker, or no such topic
+        typer.echo(f"report: cannot read the topics at {_bootstrap()}: {_reason(exc)}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     report = builder.build()
     report.since = format_ms(since_ms) if since_ms is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from math import comb
 from typing import Any
 
+import orjson
 import pytest
 
 from app.core.timeutil import parse_rfc3339
@@ -277,3 +278,32 @@ def test_the_programme_against_the_global_control_group() -> None:
     )
     assert "vs the global control group" in text_summary(report)
     assert build_report(cohort(5, 1, False, "t")).programme == []
+
+
+def test_the_command_says_in_one_line_what_is_wrong(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    def report(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app", "report", *args, "--out", str(tmp_path / "r")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    missing = report("--outcomes", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    neither = report()
+    assert neither.returncode == 2 and "--outcomes FILE or --topic" in neither.stderr
+    bad = tmp_path / "bad.jsonl"
+    good = life("c0", goal_after=1)
+    bad.write_text("not json\n" + "\n".join(orjson.dumps(r).decode() for r in good) + "\n{}\n")
+    partial = report("--outcomes", str(bad))
+    assert partial.returncode == 1  # the readable lines are reported, the others named
+    assert f"{bad}:1: skipped: not JSON" in partial.stderr
+    assert f"{bad}:{len(good) + 2}: skipped: not an outcome record" in partial.stderr
+    assert "j v1: 1 entries, 100.0 % converted" in partial.stdout
+    bad_time = report("--outcomes", str(bad), "--since", "yesterday")
+    assert bad_time.returncode == 2 and bad_time.stderr.startswith("--since:")
