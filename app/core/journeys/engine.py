@@ -11,9 +11,10 @@ moves; replay calls it at the end).
 
 Versions: the engine may hold several versions of one journey id. New entries use the highest;
 a running entry finishes on the version stamped on it. When that version is not loaded, the
-entry is *orphaned*: ended the next time it is touched, without running a step (an ``exited``
-outcome with the reason ``orphaned``), unless ``migrate_orphans`` is set, in which case it continues on the highest
-version at the step with the same id (and is orphaned only if that step no longer exists).
+entry is *orphaned*: ended the next time it is touched, without running a step (an
+``exited`` outcome with the reason ``orphaned``), unless ``migrate_orphans`` is set, in which
+case it continues on the highest version at the step with the same id (and is orphaned only if
+that step no longer exists).
 """
 
 from __future__ import annotations
