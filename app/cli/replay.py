@@ -191,13 +191,14 @@ def replay_command(
     summary = (
         f"replay: {result.events} events, {result.customers} customers, "
         f"{len(result.actions)} actions, {len(result.decisions)} decisions, "
-        f"{len(result.outcomes)} outcome records, "
         f"{len(skipped)} skipped lines, {result.duplicates} duplicates dropped"
     )
     if failed:
         summary += f", {failed} failed expression evaluations"
     if identity:
         summary += f", {result.merges} identity merges, {result.conflicts} identity conflicts"
+    if outcomes is not None:
+        summary += f", {len(result.outcomes)} outcome records"
     typer.echo(summary, err=True)
     if skipped:
         raise typer.Exit(EXIT_SKIPPED)
