@@ -10,7 +10,7 @@ file that cannot be read or written, or no broker.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,10 +35,12 @@ class Lines:
     def __init__(self, path: Path, what: str, required: tuple[str, ...]) -> None:
         self.path, self.what, self.required = path, what, required
         self.skipped = 0
+        self.number = 0
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         with self.path.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
+                self.number = number
                 if not line.strip():
                     continue
                 try:
@@ -50,6 +52,14 @@ class Lines:
                     self._skip(number, f"not {self.what} (needs {', '.join(self.required)})")
                     continue
                 yield record
+
+    def feed(self, take: Callable[[dict[str, Any]], None]) -> None:
+        """Every readable record to ``take``; one it cannot use is skipped like a bad line."""
+        for record in self:
+            try:
+                take(record)
+            except (TimeFormatError, TypeError, ValueError, KeyError) as exc:
+                self._skip(self.number, f"{self.what} it cannot use ({type(exc).__name__}: {exc})")
 
     def _skip(self, number: int, reason: str) -> None:
         self.skipped += 1
@@ -122,6 +132,14 @@ def report_command(
         Path | None,
         typer.Option("--receipts", help="Delivery receipts (events.receipts), JSON lines."),
     ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="Input events (JSON lines) for the service and loyalty figures: tickets, "
+            "surveys, orders (with --topic: the events topic).",
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="RFC 3339: entries started at or after.")
     ] = None,
@@ -145,8 +163,7 @@ def report_command(
         if outcomes is not None:
             lines = Lines(outcomes, "an outcome record", OUTCOME_FIELDS)
             files.append(lines)
-            for record in lines:
-                builder.add(record)
+            lines.feed(builder.add)
         else:
             for record in _topic_values("outcomes"):
                 if all(k in record for k in OUTCOME_FIELDS):
@@ -154,11 +171,17 @@ def report_command(
         if receipts is not None:
             lines = Lines(receipts, "a receipt event", ("type", "properties"))
             files.append(lines)
-            for event in lines:
-                builder.add_receipt(event)
+            lines.feed(builder.add_receipt)
         elif topic:
             for event in _topic_values("receipts"):
                 builder.add_receipt(event)
+        if events is not None:
+            lines = Lines(events, "an event", ("type", "timestamp"))
+            files.append(lines)
+            lines.feed(builder.add_event)
+        elif topic:
+            for event in _topic_values("events"):
+                builder.add_event(event)
     except OSError as exc:
         typer.echo(f"cannot read {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_INVALID) from None

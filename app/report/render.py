@@ -29,6 +29,7 @@ TITLES = {
     "decisions": "Decide steps: what was chosen",
     "decision_latency": "Decision latency (live: input broker time to decision)",
     "endings": "How entries ended",
+    "service": "Service and loyalty: each journey's customers against its control group",
 }
 
 

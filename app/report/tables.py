@@ -23,6 +23,7 @@ from typing import Any
 
 from app.core.journeys.replay import time_ms
 from app.report import stats
+from app.report.service import ServiceEvents
 
 Row = dict[str, Any]
 
@@ -43,6 +44,7 @@ RECEIPT_KINDS = {
 class Entry:
     """What the records say about one entry, in whatever order they came."""
 
+    customer: str
     journey: str
     version: int
     control: bool
@@ -79,6 +81,7 @@ class Report:
     endings: list[Row]
     records: int
     duplicates: int
+    service: list[Row] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
 
@@ -94,6 +97,7 @@ class Report:
             "decisions": self.decisions,
             "decision_latency": self.decision_latency,
             "endings": self.endings,
+            "service": self.service,
         }
 
 
@@ -108,6 +112,8 @@ class Builder:
         self.records = 0
         self.duplicates = 0
         self.receipts: dict[str, set[str]] = defaultdict(set)  # action id -> kinds seen
+        self.service = ServiceEvents()
+        self.events = 0
 
     def add(self, record: dict[str, Any]) -> None:
         oid = record["outcome_id"]
@@ -122,7 +128,10 @@ class Builder:
         entry = self.entries.get(key)
         if entry is None:
             entry = self.entries[key] = Entry(
-                record["journey"], record["journey_version"], bool(record["control"])
+                record["customer_id"],
+                record["journey"],
+                record["journey_version"],
+                bool(record["control"]),
             )
         variant = record.get("variant")
         if variant is not None and (entry.variant is None or entry.variant[0] <= at):
@@ -160,6 +169,11 @@ class Builder:
         decided_at, source = record.get("decided_at"), record.get("source_timestamp")
         if decided_at and source and kind in ("sent", "decided"):
             entry.latencies.append(time_ms(decided_at) - time_ms(source))
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """An input event, for the service and loyalty figures (service.py)."""
+        self.events += 1
+        self.service.add(event)
 
     def add_receipt(self, event: dict[str, Any]) -> None:
         props = event.get("properties") or {}
@@ -220,6 +234,7 @@ class Builder:
             endings=ending_rows(entries),
             records=self.records,
             duplicates=self.duplicates,
+            service=self.service.rows(members(entries)) if self.events else [],
         )
 
     def _channels(self, entries: list[Entry]) -> list[Row]:
@@ -270,6 +285,17 @@ def step_ranks(entries: list[Entry]) -> Ranks:
                 median = stats.quantile(sorted(offsets[journey, version, step]), 0.5) or 0
                 ranks[journey, version][step] = (1, -n, int(median), step)
     return ranks
+
+
+def members(entries: list[Entry]) -> dict[str, dict[str, tuple[int, bool]]]:
+    """journey -> customer -> (first entry time, in the journey's control group)."""
+    out: dict[str, dict[str, tuple[int, bool]]] = defaultdict(dict)
+    for e in entries:
+        assert e.start is not None
+        known = out[e.journey].get(e.customer)
+        if known is None or e.start < known[0]:
+            out[e.journey][e.customer] = (e.start, e.control)
+    return out
 
 
 def funnel_rows(
@@ -469,10 +495,13 @@ def build_report(
     receipts: Iterable[dict[str, Any]] = (),
     since: int | None = None,
     until: int | None = None,
+    events: Iterable[dict[str, Any]] = (),
 ) -> Report:
     builder = Builder(since, until)
     for record in outcomes:
         builder.add(record)
     for event in receipts:
         builder.add_receipt(event)
+    for event in events:
+        builder.add_event(event)
     return builder.build()

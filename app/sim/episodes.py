@@ -56,6 +56,24 @@ SEVERITY = {
 }
 TICKET_CLOSE_MEDIAN_MS = {"high": 1 * HOUR, "medium": 4 * HOUR, "low": 8 * HOUR}
 TICKET_TOPICS = Categorical({"billing": 0.35, "outage": 0.25, "device": 0.2, "account": 0.2})
+# After a ticket closes, some customers answer a satisfaction survey (CSAT 1-5) and fewer a
+# recommendation one (NPS 0-10); customers about to churn answer lower.
+P_CSAT_AFTER_TICKET = 0.4
+P_NPS_AFTER_TICKET = 0.15
+CSAT = {
+    False: Categorical({"5": 0.45, "4": 0.3, "3": 0.12, "2": 0.08, "1": 0.05}),
+    True: Categorical({"5": 0.2, "4": 0.25, "3": 0.2, "2": 0.2, "1": 0.15}),
+}
+NPS = {
+    False: Categorical(
+        {"10": 0.25, "9": 0.25, "8": 0.2, "7": 0.12, "6": 0.08, "4": 0.06, "2": 0.04}
+    ),
+    True: Categorical({"10": 0.1, "9": 0.1, "8": 0.15, "7": 0.15, "6": 0.15, "4": 0.2, "1": 0.15}),
+}
+SURVEY_COMMENTS = {
+    "good": ("sorted quickly, thank you", "friendly and helpful", ""),
+    "bad": ("took far too long", "still not fixed", "had to explain it three times"),
+}
 CONSENT_CHANNELS = Categorical({"email": 0.5, "sms": 0.3, "push": 0.2})
 P_APPOINTMENT_MISSED = {False: 0.15, True: 0.35}
 ONBOARDING_STEPS = (
@@ -369,6 +387,19 @@ def support(w: World, cust: Customer) -> Episode:
     yield (2 * SEC, "TicketOpened", cid, None, props, _ctx("support"))
     delay = w.delay(TICKET_CLOSE_MEDIAN_MS[severity], 0.8, 5 * MIN)
     yield (delay, "TicketClosed", cid, None, {"ticket_id": ticket_id}, _ctx("support"))
+    for survey, p_answer, scores, good in (
+        ("csat", P_CSAT_AFTER_TICKET, CSAT, 4),
+        ("nps", P_NPS_AFTER_TICKET, NPS, 9),
+    ):
+        if w.chance(p_answer):
+            score = int(w.choose(scores[cust.churner]))
+            comments = SURVEY_COMMENTS["good" if score >= good else "bad"]
+            answer: dict[str, Any] = {"survey": survey, "score": score, "ticket_id": ticket_id}
+            comment = comments[int(w.rng.random() * len(comments))]
+            if comment:
+                answer["comment"] = comment
+            gap = w.delay(30 * MIN, 1.0, MIN)
+            yield (gap, "SurveyAnswered", cid, None, answer, _ctx("support"))
 
 
 def crm_update(w: World, cust: Customer) -> Episode:

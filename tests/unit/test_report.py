@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.core.timeutil import parse_rfc3339
+from app.core.timeutil import format_ms, parse_rfc3339
 from app.report import stats
 from app.report.render import text_summary, to_csv, to_html, to_json
 from app.report.tables import ALL, build_report
@@ -299,11 +299,93 @@ def test_the_command_says_in_one_line_what_is_wrong(tmp_path: Any) -> None:
     assert neither.returncode == 2 and "--outcomes FILE or --topic" in neither.stderr
     bad = tmp_path / "bad.jsonl"
     good = life("c0", goal_after=1)
-    bad.write_text("not json\n" + "\n".join(orjson.dumps(r).decode() for r in good) + "\n{}\n")
+    odd = {**good[0], "outcome_id": "x", "event_time": "yesterday"}
+    lines = [
+        "not json",
+        *(orjson.dumps(r).decode() for r in good),
+        "{}",
+        orjson.dumps(odd).decode(),
+    ]
+    bad.write_text("\n".join(lines) + "\n")
     partial = report("--outcomes", str(bad))
     assert partial.returncode == 1  # the readable lines are reported, the others named
     assert f"{bad}:1: skipped: not JSON" in partial.stderr
     assert f"{bad}:{len(good) + 2}: skipped: not an outcome record" in partial.stderr
+    assert f"{bad}:{len(good) + 3}: skipped: an outcome record it cannot use" in partial.stderr
     assert "j v1: 1 entries, 100.0 % converted" in partial.stdout
     bad_time = report("--outcomes", str(bad), "--since", "yesterday")
     assert bad_time.returncode == 2 and bad_time.stderr.startswith("--since:")
+
+
+def test_service_and_loyalty_figures_by_hand() -> None:
+    """Two treated customers and one control customer of journey j, entered at 10:00."""
+    records = life("t1") + life("t2") + life("k1", control=True)
+
+    def ev(kind: str, customer: str, clock: str, **props: Any) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "customer_id": customer,
+            "timestamp": f"2026-11-23T{clock}:00Z",
+            "properties": props,
+        }
+
+    events = [
+        ev("OrderPlaced", "t1", "09:00", total=500.0),  # before the entry: not counted
+        ev("OrderPlaced", "t1", "11:00", total=30.0),
+        ev("OrderPlaced", "t2", "11:00", total=10.0),
+        ev("OrderPlaced", "k1", "11:00", total=5.0),
+        ev("TicketOpened", "t1", "10:30", ticket_id="a"),
+        ev("TicketClosed", "t1", "12:30", ticket_id="a"),
+        ev("TicketOpened", "t2", "10:30", ticket_id="b"),
+        ev("TicketClosed", "t2", "14:30", ticket_id="b"),
+        ev("SurveyAnswered", "t1", "13:00", survey="csat", score=5),
+        ev("SurveyAnswered", "t2", "15:00", survey="csat", score=3),
+        ev("SurveyAnswered", "k1", "15:00", survey="csat", score=2),
+        ev("SurveyAnswered", "k1", "15:30", survey="csat", score=4),
+        ev("SurveyAnswered", "t1", "13:10", survey="nps", score=10),
+        ev("SurveyAnswered", "t2", "15:10", survey="nps", score=9),
+        ev("SurveyAnswered", "k1", "15:10", survey="nps", score=3),
+        ev("PageViewed", "k1", "16:00"),
+    ]
+    rows = {r["figure"]: r for r in build_report(records, events=events).service}
+    assert (rows["customers"]["treatment"], rows["customers"]["control"]) == (2, 1)
+    assert rows["tickets per customer"]["treatment"] == 1.0
+    assert rows["handling time (median hours)"]["treatment"] == 3.0  # median of 2 h and 4 h
+    assert rows["first-contact resolution"]["treatment"] is None  # not 7 days of data yet
+    assert (rows["CSAT (1-5)"]["treatment"], rows["CSAT (1-5)"]["control"]) == (4.0, 3.0)
+    # Welch on [5, 3] against [2, 4]: difference 1, both variances 2, t = 1 / sqrt(2), df 2
+    csat = rows["CSAT (1-5)"]
+    assert csat["difference"] == pytest.approx(1.0)
+    assert csat["p_value"] == pytest.approx(0.5528, abs=1e-4)
+    assert (csat["difference_low"], csat["difference_high"]) == pytest.approx(
+        (1 - 4.302653 * 1.414214, 1 + 4.302653 * 1.414214), abs=1e-4
+    )
+    # NPS: treatment 2 promoters of 2 = +100; control 1 detractor of 1 = -100
+    assert (rows["NPS"]["treatment"], rows["NPS"]["control"]) == (100.0, -100.0)
+    assert rows["value per customer"]["treatment"] == 20.0  # (30 + 10) / 2, not the 500
+    assert rows["value per customer"]["control"] == 5.0
+    assert rows["retention after 7 days"]["treatment"] is None
+
+
+def test_first_contact_resolution_and_retention_need_a_week_of_data() -> None:
+    records = life("t1") + life("t2")
+
+    def ev(kind: str, customer: str, day: int, **props: Any) -> dict[str, Any]:
+        stamp = format_ms(parse_rfc3339("2026-11-23T12:00:00Z") + day * 86_400_000)
+        return {"type": kind, "customer_id": customer, "timestamp": stamp, "properties": props}
+
+    events = [
+        ev("TicketOpened", "t1", 0, ticket_id="a"),
+        ev("TicketClosed", "t1", 1, ticket_id="a"),
+        ev("TicketOpened", "t1", 3, ticket_id="c"),  # back within 7 days: not resolved first time
+        ev("TicketClosed", "t1", 4, ticket_id="c"),
+        ev("TicketOpened", "t2", 0, ticket_id="b"),
+        ev("TicketClosed", "t2", 1, ticket_id="b"),
+        ev("PageViewed", "t2", 5),
+        ev("PageViewed", "t1", 12),  # the data runs to day 12; t1 is still around after 7 days
+    ]
+    rows = {r["figure"]: r for r in build_report(records, events=events).service}
+    # judged: a (closed day 1, reopened day 3), b (resolved), c (closed day 4, nothing after)
+    assert rows["first-contact resolution"]["treatment"] == pytest.approx(2 / 3)
+    assert rows["retention after 7 days"]["treatment"] == 0.5  # t1 yes, t2 no
+    assert rows["customers"]["control"] == 0 and rows["CSAT (1-5)"]["difference"] is None

@@ -32,7 +32,8 @@ def test_the_report_of_a_replay_renders_in_chromium_without_errors(tmp_path: Pat
     replay = ["replay", "--events", str(events), "--journeys", "journeys"]
     replay += ["--policies", str(policies), "--until", "2026-12-31T00:00:00Z"]
     segue(*replay, "--out", str(tmp_path / "actions.jsonl"), "--outcomes", str(outcomes))
-    printed = segue("report", "--outcomes", str(outcomes), "--out", str(folder)).stdout
+    report = ["report", "--outcomes", str(outcomes), "--events", str(events)]
+    printed = segue(*report, "--out", str(folder)).stdout
     assert "cart_recovery v3" in printed and "outcome records" in printed
     assert "(all promotional journeys) vs the global control group" in printed
     SHOTS.mkdir(exist_ok=True)
@@ -46,7 +47,8 @@ def test_the_report_of_a_replay_renders_in_chromium_without_errors(tmp_path: Pat
     assert "The whole programme against the global control group" in page.text
     assert "Funnel: entries reaching each step" in page.text
     assert "cart_recovery" in page.text and "onboarding" in page.text
-    assert page.counts["h2"] == 10 and page.counts["table"] >= 7
+    assert "Service and loyalty" in page.text and "CSAT (1-5)" in page.text
+    assert page.counts["h2"] == 11 and page.counts["table"] >= 8
     assert page.counts["svg"] == 3 and page.counts["svg rect"] > 10
     assert shot.stat().st_size > 10_000  # a real picture, not a blank page
     shutil.copy(shot, tmp_path / "report-page.png")

@@ -20,7 +20,7 @@ VOCABULARY = {
     "CartUpdated", "CartAbandoned", "CheckoutStarted", "OrderPlaced", "PaymentFailed",
     "PaymentRetried", "PaymentSucceeded", "TicketOpened", "TicketClosed", "ConsentUpdated",
     "Unsubscribed", "SignedUp", "OnboardingStepCompleted", "AppointmentBooked",
-    "AppointmentMissed",
+    "AppointmentMissed", "SurveyAnswered",
 }  # fmt: skip
 
 
