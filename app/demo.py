@@ -37,6 +37,7 @@ from app.paths import JOURNEYS_DIR, ROOT
 from app.publish import PublishStats, publish
 from app.report.render import text_summary, write_all
 from app.report.tables import Builder
+from app.report.topics import feed_topic
 from app.settings import EMBEDDED_HOST, EMBEDDED_PORT, Settings
 from app.sim import planned_count, simulate
 from app.topics.apply import apply_topics
@@ -117,6 +118,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
         report = apply_topics(settings)
         say(
             f"topics    {len(report.created)} created, {len(report.present)} present"
+            + (f", prefix {settings.topic_prefix}" if settings.topic_prefix else "")
             + (f", MISMATCHES: {report.mismatches}" if report.mismatches else "")
         )
 
@@ -334,10 +336,8 @@ def _journeys_summary(settings: Settings, names: TopicNames, say: Any) -> None:
 def _report(settings: Settings, names: TopicNames, folder: Path, say: Any) -> None:
     """The end of the demo: `segue report --topic`, as an analyst would run it."""
     builder = Builder()
-    for msg in read_partitions(settings, names.outcomes):
-        builder.add(orjson.loads(msg.value() or b"{}"))
-    for msg in read_partitions(settings, names.receipts):
-        builder.add_receipt(orjson.loads(msg.value() or b"{}"))
+    for topic_of in ("outcomes", "receipts", "events"):
+        feed_topic(settings, topic_of, builder)
     report = builder.build()
     write_all(report, folder)
     say("")
@@ -346,3 +346,5 @@ def _report(settings: Settings, names: TopicNames, folder: Path, say: Any) -> No
     say(
         f"  the whole report     {folder / 'report.html'} (open it in a browser; CSV and JSON beside it)"
     )
+    again = f"SEGUE_TOPIC_PREFIX={settings.topic_prefix} " if settings.topic_prefix else ""
+    say(f"  again, from topics   {again}segue report --topic (while the broker runs)")

@@ -22,6 +22,8 @@ from app.cli import app
 from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
 from app.report.render import text_summary, write_all
 from app.report.tables import Builder
+from app.report.topics import USELESS, feed_topic, sources
+from app.settings import load_settings
 
 EXIT_SKIPPED = 1
 EXIT_INVALID = 2
@@ -58,16 +60,13 @@ class Lines:
         for record in self:
             try:
                 take(record)
-            except (TimeFormatError, TypeError, ValueError, KeyError) as exc:
+            except USELESS as exc:
                 self._skip(self.number, f"{self.what} it cannot use ({type(exc).__name__}: {exc})")
 
     def _skip(self, number: int, reason: str) -> None:
         self.skipped += 1
         if self.skipped <= SHOWN_SKIPS:
             typer.echo(f"{self.path}:{number}: skipped: {reason}", err=True)
-
-
-OUTCOME_FIELDS = ("outcome_id", "kind", "customer_id", "journey", "entry", "event_time")
 
 
 def _time(option: str, text: str | None) -> int | None:
@@ -81,8 +80,6 @@ def _time(option: str, text: str | None) -> int | None:
 
 
 def _bootstrap() -> str:
-    from app.settings import load_settings
-
     return load_settings().bootstrap_servers
 
 
@@ -92,26 +89,6 @@ def _reason(exc: KafkaException) -> str:
     if "transport" in text.lower() or "timed out" in text.lower():
         return f"{text} (no broker there? start one with `segue broker start`)"
     return text
-
-
-def _topic_values(topic_of: str) -> Iterator[dict[str, Any]]:
-    """Every record of the deployment's topic up to its end offsets at the start."""
-    from app.kafka_io import read_partitions
-    from app.settings import load_settings
-    from app.topics.specs import TopicNames
-
-    settings = load_settings()
-    topic = getattr(TopicNames(settings), topic_of)
-    for msg in read_partitions(settings, topic):
-        raw = msg.value()
-        if msg.error() or raw is None:
-            continue
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            yield value
 
 
 @app.command("report")
@@ -159,29 +136,17 @@ def report_command(
     since_ms, until_ms = _time("--since", since), _time("--until", until)
     builder = Builder(since_ms, until_ms)
     files: list[Lines] = []
+    unusable = 0  # topic records it cannot use (a file's are named line by line)
+    files_given = {"outcomes": outcomes, "receipts": receipts, "events": events}
     try:
-        if outcomes is not None:
-            lines = Lines(outcomes, "an outcome record", OUTCOME_FIELDS)
-            files.append(lines)
-            lines.feed(builder.add)
-        else:
-            for record in _topic_values("outcomes"):
-                if all(k in record for k in OUTCOME_FIELDS):
-                    builder.add(record)
-        if receipts is not None:
-            lines = Lines(receipts, "a receipt event", ("type", "properties"))
-            files.append(lines)
-            lines.feed(builder.add_receipt)
-        elif topic:
-            for event in _topic_values("receipts"):
-                builder.add_receipt(event)
-        if events is not None:
-            lines = Lines(events, "an event", ("type", "timestamp"))
-            files.append(lines)
-            lines.feed(builder.add_event)
-        elif topic:
-            for event in _topic_values("events"):
-                builder.add_event(event)
+        for topic_of, (what, required, take) in sources(builder).items():
+            path = files_given[topic_of]
+            if path is not None:
+                lines = Lines(path, what, required)
+                files.append(lines)
+                lines.feed(take)
+            elif topic:
+                unusable += feed_topic(load_settings(), topic_of, builder)
     except OSError as exc:
         typer.echo(f"cannot read {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
@@ -198,6 +163,8 @@ def report_command(
         raise typer.Exit(EXIT_INVALID) from None
     typer.echo(text_summary(report), nl=False)
     typer.echo(f"report: wrote {written[0]} and {len(written) - 1} more files in {out}", err=True)
+    if unusable:
+        typer.echo(f"report: {unusable} topic records it could not use were left out", err=True)
     skipped = sum(f.skipped for f in files)
     if skipped:
         typer.echo(f"report: {skipped} unreadable lines skipped", err=True)

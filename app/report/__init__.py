@@ -1,2 +1,3 @@
-"""``segue report``: the analyst's tables from outcome records (tables.py, stats.py) and their
-outputs (render.py). Pure but for the files render.py writes."""
+"""``segue report``: the analyst's tables from outcome records (tables.py, stats.py,
+service.py), their outputs (render.py, backtest_page.py) and the records read from a
+deployment's topics (topics.py). All pure but for the files the outputs write and topics.py."""

@@ -80,6 +80,22 @@ def test_the_demo_runs_to_its_summary_and_stops_what_it_started(
     assert "browse_reminder v2" in out
     assert (tmp_path / "report" / "report.html").is_file()
     assert (tmp_path / "report" / "lift.csv").read_text().startswith("journey,version,variant")
+    # and the analyst's command reads the same topics (under the prefix the demo names) to
+    # the same conclusion
+    prefix = re.search(r"prefix (\S+)", out)
+    assert prefix, out
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "report", "--topic", "--out", str(tmp_path / "again")],
+        cwd=ROOT,
+        env={**env, "SEGUE_TOPIC_PREFIX": prefix.group(1)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "browse_reminder v2" in done.stdout
+    assert (tmp_path / "again" / "service.csv").read_text().startswith("journey,figure")
 
 
 @pytest.mark.tansu_smoke
