@@ -100,18 +100,30 @@ def read_partitions(
     max_records: int | None = None,
     follow: bool = False,
     idle_timeout_s: float = 5.0,
+    ranges: dict[int, tuple[int | None, int | None]] | None = None,
 ) -> Iterator[Message]:
     """Read records by assignment (no group). Without ``follow``, stop at the end offsets
-    measured at the start (or after ``idle_timeout_s`` without records, as a safety net)."""
+    measured at the start (or after ``idle_timeout_s`` without records, as a safety net).
+    ``ranges`` reads only those partitions, each from its start offset (None: the first kept)
+    to before its stop offset (None: the end now)."""
     consumer = make_consumer(settings)
     try:
         parts = partitions if partitions is not None else partitions_of(consumer, topic)
+        if ranges is not None:
+            missing = sorted(set(ranges) - set(parts))
+            if missing:
+                raise KafkaException(f"topic {topic!r} has no partition {missing[0]}")
+            parts = sorted(ranges)
         ends: dict[int, int] = {}
         assignment = []
         for p in parts:
             low, high = watermarks(consumer, TopicPartition(topic, p))
-            ends[p] = high
             start = low if from_beginning else high
+            if ranges is not None:
+                first, stop = ranges[p]
+                start = low if first is None else min(max(first, low), high)
+                high = high if stop is None else min(stop, high)
+            ends[p] = high
             if not follow and start >= high:
                 continue
             assignment.append(TopicPartition(topic, p, start))
@@ -134,6 +146,8 @@ def read_partitions(
             if msg.error():
                 raise KafkaException(msg.error())
             last_record = time.monotonic()
+            if not follow and msg.partition() not in pending:
+                continue  # past its stop offset (``ranges``), fetched with the records before it
             yield msg
             seen += 1
             if max_records is not None and seen >= max_records:

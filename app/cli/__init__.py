@@ -17,6 +17,7 @@ def _register() -> None:
     from app.cli import (  # noqa: F401
         backtest,
         broker,
+        dashboard,
         demo,
         journeys,
         kafka,

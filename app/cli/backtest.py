@@ -7,27 +7,51 @@ journeys, policies, models or arguments, or a file that cannot be read or writte
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
 
 from app.cli import app
-from app.cli.replay import EXIT_SKIPPED, fail, load_engine, read_events, run_replay
+from app.cli.replay import EXIT_SKIPPED, Input, fail, load_engine, run_streaming
+from app.core.journeys.replay import ReplayResult
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
+from app.replay.streaming import Outputs
 from app.report.backtest_page import text_summary, write_all
 from app.report.diff import backtest_diff
 from app.report.tables import build_report
 from app.settings import load_settings
 
 
+def _records(path: Path) -> list[dict[str, Any]]:
+    with path.open("rb") as lines:
+        return [orjson.loads(line) for line in lines]
+
+
 @app.command("backtest")
 def backtest_command(
-    events: Annotated[Path, typer.Option("--events", help="Event envelopes, one JSON a line.")],
     journeys: Annotated[Path, typer.Option("--journeys", help="A: the journeys as they are.")],
     against: Annotated[
         Path, typer.Option("--against", help="B: the journeys as they would be (a folder).")
     ],
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Event envelopes, one JSON a line.")
+    ] = None,
+    topic: Annotated[
+        bool,
+        typer.Option("--topic", help="Read the events from the deployment's events topic."),
+    ] = False,
+    offsets: Annotated[
+        str | None,
+        typer.Option("--offsets", help="With --topic: PARTITION:START-STOP,... (as replay's)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="RFC 3339: only events at or after.")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="RFC 3339: only events before.")
+    ] = None,
     policies: Annotated[Path | None, typer.Option("--policies", help="policies.yaml (A).")] = None,
     against_policies: Annotated[
         Path | None,
@@ -58,15 +82,31 @@ def backtest_command(
     settings = load_settings()
     engine_a = load_engine(journeys, policies, scorer, settings)
     engine_b = load_engine(against, against_policies or policies, scorer, settings)
-    parsed, skipped, large = read_events(events)
     label_a, label_b = str(journeys), str(against)
     if against_policies is not None:
         label_b += f" with {against_policies}"
     results = []
-    for label, engine in ((label_a, engine_a), (label_b, engine_b)):
-        if large:
-            typer.echo(f"backtest: replaying {label}", err=True)
-        results.append(run_replay(parsed, engine, settings, until, identity, large))
+    # The input streams (sorted once, on disk); each side's outputs are then held to be joined.
+    with Input(events, topic, offsets, since, before, settings) as source:
+        sorted_events = source.read("backtest")
+        for side, label, engine in (("a", label_a, engine_a), ("b", label_b, engine_b)):
+            if source.verbose:
+                typer.echo(f"backtest: replaying {label}", err=True)
+            paths = [source.folder / f"{side}-{name}.jsonl" for name in ("a", "d", "o")]
+            run_streaming(
+                "backtest",
+                sorted_events,
+                engine,
+                settings,
+                source.folder,
+                Outputs(*paths),
+                until,
+                identity,
+                source.verbose,
+            )
+            actions, decisions, outcomes = (_records(path) for path in paths)
+            results.append(ReplayResult(actions, decisions, outcomes))
+    skipped = source.skipped
     a, b = results
     diff = backtest_diff((a.actions, a.decisions, a.outcomes), (b.actions, b.decisions, b.outcomes))
     try:

@@ -1,43 +1,40 @@
-"""``segue replay``: run an event file through the journey engine (backtests).
+"""``segue replay``: run events (a file, or the events topic) through the journey engine.
 
-Exit codes: 0 all lines replayed; 1 some lines were malformed (reported on stderr with their
-line numbers, skipped, the rest replayed and written); 2 the journeys, the policies or the
-arguments are invalid (including a --models folder whose artifacts do not load), or a file
-cannot be read or written.
+The input streams (app/replay/): sorted on disk, states on disk behind a bounded cache, so the
+memory does not grow with the input. Exit codes: 0 all records replayed; 1 some records were
+malformed (reported on stderr with their line numbers or offsets, skipped, the rest replayed and
+written); 2 the journeys, the policies or the arguments are invalid (including a --models folder
+whose artifacts do not load), a file cannot be read or written, or the broker cannot be read.
 """
 
 from __future__ import annotations
 
-import gc
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from confluent_kafka import KafkaException
 
 from app.cli import app
-from app.core.identity_replay import replay_resolved
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
 from app.core.journeys.problems import DefinitionError, DefinitionProblem
-from app.core.journeys.replay import (
-    Event,
-    ReplayError,
-    ReplayResult,
-    Skipped,
-    dump_lines,
-    parse_events,
-    replay,
-)
+from app.core.journeys.replay import ReplayError
 from app.core.scoring import Scorer
 from app.core.timeutil import TimeFormatError, parse_rfc3339
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
+from app.replay.sources import FileSource, Source, SourceError, TopicSource, parse_offsets
+from app.replay.streaming import Outputs, SortedEvents, StreamResult, run, sort_events
 from app.settings import Settings, load_settings
 
 #: inputs larger than this get progress lines on stderr
 PROGRESS_BYTES = 8 * 1024 * 1024
 
+#: skipped records named one by one on stderr; beyond, only counted
+SHOWN_SKIPS = 20
 EXIT_SKIPPED = 1
 EXIT_INVALID = 2
 
@@ -46,10 +43,6 @@ def fail(message: str) -> typer.Exit:
     """One line on stderr and the exit code of bad input (2)."""
     typer.echo(message, err=True)
     return typer.Exit(EXIT_INVALID)
-
-
-def _progress(done: int, total: int) -> None:
-    typer.echo(f"replay: {done:,}/{total:,} events ({100 * done // max(total, 1)}%)", err=True)
 
 
 def load_engine(
@@ -75,66 +68,151 @@ def load_engine(
     return engine
 
 
-def read_events(events: Path) -> tuple[list[Event], list[Skipped], bool]:
-    """The file's valid events, its skipped lines (reported on stderr) and whether it is large
-    enough for progress lines."""
+class Input:
+    """The events a replay or backtest reads, sorted once (in a work folder it deletes)."""
+
+    def __init__(
+        self,
+        events: Path | None,
+        topic: bool,
+        offsets: str | None,
+        since: str | None,
+        before: str | None,
+        settings: Settings,
+    ) -> None:
+        if (events is None) == (not topic):
+            raise fail("give the events: --events FILE or --topic (the deployment's events topic)")
+        if offsets is not None and not topic:
+            raise fail("--offsets reads the events topic: add --topic")
+        try:
+            ranges = parse_offsets(offsets) if offsets is not None else None
+        except SourceError as exc:
+            raise fail(str(exc)) from None
+        self.source: Source = (
+            FileSource(events) if events is not None else TopicSource(settings, ranges)
+        )
+        self.since, self.before = _time("--since", since), _time("--before", before)
+        self.skipped = 0
+        self._work = tempfile.TemporaryDirectory(prefix="segue-replay-")
+        self.folder = Path(self._work.name)
+
+    def __enter__(self) -> Input:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._work.cleanup()
+
+    def _skip(self, where: str, reason: str) -> None:
+        self.skipped += 1
+        if self.skipped <= SHOWN_SKIPS:
+            typer.echo(f"{where}: skipped: {reason}", err=True)
+
+    def read(self, command: str) -> SortedEvents:
+        """Every record read, validated, selected and sorted (exit 2 if it cannot be read)."""
+        source = self.source
+        try:
+            size = source.size()
+        except OSError as exc:
+            raise fail(f"--events: cannot read {source.describe()}: {exc.strerror}") from None
+        verbose = size is None or size >= PROGRESS_BYTES
+        if verbose:
+            shown = f" ({size / 1e6:.0f} MB)" if size is not None else ""
+            typer.echo(f"{command}: reading {source.describe()}{shown}", err=True)
+        try:
+            sorted_events = sort_events(
+                source,
+                self.folder,
+                self._skip,
+                self.since,
+                self.before,
+                (lambda text: typer.echo(f"{command}: {text}", err=True)) if verbose else None,
+            )
+        except OSError as exc:
+            raise fail(f"--events: cannot read {source.describe()}: {exc.strerror}") from None
+        except KafkaException as exc:
+            raise fail(f"{command}: cannot read {source.describe()}: {_reason(exc)}") from None
+        if self.skipped > SHOWN_SKIPS:
+            typer.echo(f"{command}: {self.skipped - SHOWN_SKIPS} more skipped records", err=True)
+        self.verbose = verbose
+        return sorted_events
+
+
+def _time(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
     try:
-        size = events.stat().st_size
-        with events.open("rb") as lines:
-            large = size >= PROGRESS_BYTES
-            if large:
-                typer.echo(f"replay: reading {events} ({size / 1e6:.0f} MB)", err=True)
-            # Millions of small dicts that all live to the end: the cyclic GC would only rescan
-            # them again and again (~30% of a 1M-event replay), and they hold no cycles.
-            gc.disable()
-            try:
-                parsed, skipped = parse_events(lines)
-            finally:
-                gc.enable()
-    except OSError as exc:
-        raise fail(f"--events: cannot read {events}: {exc}") from None
-    for s in skipped:
-        typer.echo(f"{events}:{s.line}: skipped: {s.reason}", err=True)
-    return parsed, skipped, large
+        return parse_rfc3339(text)
+    except TimeFormatError as exc:
+        raise fail(f"{option}: {exc}") from None
 
 
-def run_replay(
-    parsed: list[Event],
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    text = str(error.str()) if error is not None and hasattr(error, "str") else str(exc)
+    if "transport" in text.lower() or "timed out" in text.lower():
+        return f"{text} (no broker there? start one with `segue broker start`)"
+    return text
+
+
+def run_streaming(
+    command: str,
+    sorted_events: SortedEvents,
     engine: Engine,
     settings: Settings,
+    folder: Path,
+    outputs: Outputs,
     until: str | None,
     identity: bool,
-    large: bool,
-) -> ReplayResult:
-    """Replay the events (exit 2 on a bad --until), resolving identities as live unless
-    ``identity`` is off; ``result.merges``/``conflicts`` count what identity did."""
-    until_ms = None
-    if until is not None:
-        try:
-            until_ms = parse_rfc3339(until)
-        except TimeFormatError as exc:
-            raise fail(f"--until: {exc}") from None
-    gc.disable()
+    verbose: bool,
+) -> StreamResult:
+    """Replay the sorted events into ``outputs`` (exit 2 on a bad --until or an unwritable
+    output)."""
+    until_ms = _time("--until", until)
     try:
-        report = _progress if large else None
-        if identity:
-            result, resolved, _ = replay_resolved(
-                parsed, engine, settings.identity_config, until_ms, report
-            )
-            result.merges, result.conflicts = len(resolved.merges), len(resolved.conflicts)
-            return result
-        return replay(parsed, engine, until_ms, progress=report)
+        return run(
+            sorted_events,
+            engine,
+            settings.identity_config if identity else None,
+            folder,
+            outputs,
+            until_ms,
+            (lambda text: typer.echo(f"{command}: {text}", err=True)) if verbose else None,
+        )
     except ReplayError as exc:
         raise fail(f"--until: {exc}") from None
-    finally:
-        gc.enable()
+    except OSError as exc:
+        raise fail(f"cannot write the output: {exc}") from None
 
 
 @app.command("replay")
 def replay_command(
-    events: Annotated[Path, typer.Option("--events", help="Event envelopes, one JSON a line.")],
     journeys: Annotated[Path, typer.Option("--journeys", help="Folder of journey YAML files.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the emitted actions.")],
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Event envelopes, one JSON a line.")
+    ] = None,
+    topic: Annotated[
+        bool,
+        typer.Option(
+            "--topic",
+            help="Read the events from the deployment's events topic (up to its end now) "
+            "instead of a file.",
+        ),
+    ] = False,
+    offsets: Annotated[
+        str | None,
+        typer.Option(
+            "--offsets",
+            help="With --topic: only these offsets, PARTITION:START-STOP (STOP exclusive, "
+            "either may be left out), comma-separated: 0:100-200,1:50-",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="RFC 3339: only events at or after.")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="RFC 3339: only events before.")
+    ] = None,
     policies: Annotated[Path | None, typer.Option("--policies", help="policies.yaml.")] = None,
     until: Annotated[
         str | None,
@@ -170,35 +248,43 @@ def replay_command(
         ),
     ] = True,
 ) -> None:
-    """Replay EVENTS through the journeys and write the actions they would have emitted."""
+    """Replay events through the journeys and write the actions they would have emitted.
+
+    Any input size: the events are sorted in a work folder under $TMPDIR (about twice the
+    input's size) and the customers' states kept on disk behind a bounded cache."""
     try:
         scorer = load_scorer(models)
     except ArtifactError as exc:
         raise fail(f"--models: {exc}") from None
     settings = load_settings()
     engine = load_engine(journeys, policies, scorer, settings)
-    parsed, skipped, large = read_events(events)
-    result = run_replay(parsed, engine, settings, until, identity, large)
-    try:
-        out.write_bytes(dump_lines(result.actions))
-        if decisions is not None:
-            decisions.write_bytes(dump_lines(result.decisions))
-        if outcomes is not None:
-            outcomes.write_bytes(dump_lines(result.outcomes))
-    except OSError as exc:
-        raise fail(f"cannot write the output: {exc}") from None
+    with Input(events, topic, offsets, since, before, settings) as source:
+        sorted_events = source.read("replay")
+        result = run_streaming(
+            "replay",
+            sorted_events,
+            engine,
+            settings,
+            source.folder,
+            Outputs(out, decisions, outcomes),
+            until,
+            identity,
+            source.verbose,
+        )
     failed = sum(result.failures.values())
     summary = (
         f"replay: {result.events} events, {result.customers} customers, "
-        f"{len(result.actions)} actions, {len(result.decisions)} decisions, "
-        f"{len(skipped)} skipped lines, {result.duplicates} duplicates dropped"
+        f"{result.actions} actions, {result.decisions} decisions, "
+        f"{source.skipped} skipped lines, {result.duplicates} duplicates dropped"
     )
+    if sorted_events.outside:
+        summary += f", {sorted_events.outside} events outside --since/--before"
     if failed:
         summary += f", {failed} failed expression evaluations"
     if identity:
         summary += f", {result.merges} identity merges, {result.conflicts} identity conflicts"
     if outcomes is not None:
-        summary += f", {len(result.outcomes)} outcome records"
+        summary += f", {result.outcomes} outcome records"
     typer.echo(summary, err=True)
-    if skipped:
+    if source.skipped:
         raise typer.Exit(EXIT_SKIPPED)

@@ -14,8 +14,9 @@ rows, merges and review records (what the stream writes to its table and review 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from app.core.identity import IdentityConfig, Link, identifiers_of, resolve
 from app.core.identity_merge import fold_in, retire
@@ -44,6 +45,109 @@ class IdentityResult:
         return sorted(i for i, row in self.rows.items() if row["c"] == customer)
 
 
+class Table(Protocol):
+    """Keyed state the ordered run reads and writes: a dict in memory (``DictTable``), or a
+    disk-backed store with a bounded cache for inputs larger than memory (app/replay/)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def put(self, key: str, value: Any | None) -> None:
+        """Set a key's value (``None``: delete). Called after every change, in place or not."""
+
+
+class DictTable:
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: Any | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+
+
+def run_resolved(
+    ordered: Iterable[Event],
+    engine: Engine,
+    config: IdentityConfig | None,
+    states: Table,
+    rows: Table,
+    keep: Callable[[Outcome], None],
+    identity: IdentityResult | None = None,
+    each: Callable[[int], None] | None = None,
+) -> tuple[int, int | None, int, int]:
+    """The loop of :func:`replay_resolved` over events already in (time, event_id) order:
+    each event resolved (``config`` None: no identity resolution, every event under its own
+    key), handled under its key, merges folded; every output to ``keep``. States are
+    ``[profile, journey state]`` pairs keyed by customer (written back to ``states`` after each
+    change), identity rows are keyed by identifier. ``identity`` collects the merges and
+    conflicts (None: only counted); ``each(n)`` is called after the n-th event.
+
+    Returns (events, the last event's time, merges, conflicts). The states still holding
+    entries then need :func:`advance_all` at the end time."""
+    count = merged = conflicted = 0
+    last: int | None = None
+    handle = engine.handle_event
+    for count, event in enumerate(ordered, start=1):
+        merges: list[tuple[str, str]] = []
+        if config is not None:
+            ids = identifiers_of(event, config)
+            if ids:
+                found = {}
+                for ident in ids:
+                    row = rows.get(ident)
+                    if row is not None:
+                        found[ident] = row
+                resolution = resolve(event, found, config)
+                for ident, link in resolution.links.items():
+                    rows.put(ident, link)
+                if resolution.conflicts:
+                    conflicted += len(resolution.conflicts)
+                    if identity is not None:
+                        identity.conflicts.extend(resolution.conflicts)
+                merges = resolution.merges
+                if resolution.key != event["key"]:
+                    event = {**event, "key": resolution.key}
+        key = event["key"]
+        state = states.get(key)
+        if state is None:
+            state = (new_profile(key), engine.new_state(key))
+        keep(handle(state[0], state[1], event))
+        states.put(key, state)
+        at = last = event["ts"]
+        for anonymous, customer in merges:
+            merged += 1
+            if identity is not None:
+                identity.merges.append((anonymous, customer, at))
+            other = states.get(anonymous)
+            if other is None:  # the visitor had no events yet: nothing to fold
+                continue
+            states.put(anonymous, None)
+            keep(retire(engine, other[0], other[1], at))
+            into = states.get(customer)
+            if into is None:
+                into = (new_profile(customer), engine.new_state(customer))
+            keep(fold_in(engine, into[0], into[1], other[0], other[1], at))
+            states.put(customer, into)
+        if each is not None:
+            each(count)
+    return count, last, merged, conflicted
+
+
+def advance_all(
+    engine: Engine, states: Iterable[Any], end: int, keep: Callable[[Outcome], None]
+) -> None:
+    """Move every (profile, journey state) with entries on to ``end``: its due timers fire."""
+    for profile, jstate in states:
+        if jstate["entries"]:
+            keep(engine.advance(profile, jstate, end))
+
+
 def replay_resolved(
     events: list[Event],
     engine: Engine,
@@ -63,8 +167,9 @@ def replay_resolved(
     end = until if until is not None else last
     result = ReplayResult(actions=[], decisions=[], events=len(ordered), until=end)
     identity = IdentityResult()
-    rows = identity.rows
-    states: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    states = DictTable()
+    rows = DictTable()
+    rows.data = identity.rows
 
     def keep(out: Outcome) -> None:
         if out.actions:
@@ -75,44 +180,21 @@ def replay_resolved(
             result.outcomes.extend(out.outcomes)
         result.duplicates += out.duplicates
 
-    def state_of(key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        state = states.get(key)
-        if state is None:
-            state = states[key] = (new_profile(key), engine.new_state(key))
-        return state
+    each = None
+    if progress is not None:
+        step = max(1, len(ordered) // 20)
+        total = len(ordered)
 
-    step = max(1, len(ordered) // 20)
-    for done, event in enumerate(ordered, start=1):
-        merges: list[tuple[str, str]] = []
-        ids = identifiers_of(event, config)
-        if ids:
-            found = {i: rows[i] for i in ids if i in rows}
-            resolution = resolve(event, found, config)
-            rows.update(resolution.links)
-            identity.conflicts.extend(resolution.conflicts)
-            merges = resolution.merges
-            if resolution.key != event["key"]:
-                event = {**event, "key": resolution.key}
-        profile, jstate = state_of(event["key"])
-        keep(engine.handle_event(profile, jstate, event))
-        at = event["ts"]
-        for anonymous, customer in merges:
-            identity.merges.append((anonymous, customer, at))
-            other = states.pop(anonymous, None)
-            if other is None:  # the visitor had no events yet: nothing to fold
-                continue
-            keep(retire(engine, other[0], other[1], at))
-            into = state_of(customer)
-            keep(fold_in(engine, into[0], into[1], other[0], other[1], at))
-        if progress is not None and done % step == 0:
-            progress(done, len(ordered))
+        def each(done: int) -> None:
+            if done % step == 0:
+                progress(done, total)
+
+    run_resolved(ordered, engine, config, states, rows, keep, identity, each)
     if end is not None:
-        for profile, jstate in states.values():
-            if jstate["entries"]:
-                keep(engine.advance(profile, jstate, end))
-    result.customers = len(states)
+        advance_all(engine, states.data.values(), end, keep)
+    result.customers = len(states.data)
     result.actions.sort(key=output_key)
     result.decisions.sort(key=output_key)
     result.outcomes.sort(key=outcome_order)
     result.failures = dict(engine.failures)
-    return result, identity, (states if keep_states else {})
+    return result, identity, (states.data if keep_states else {})

@@ -30,6 +30,7 @@ TITLES = {
     "decision_latency": "Decision latency (live: input broker time to decision)",
     "endings": "How entries ended",
     "service": "Service and loyalty: each journey's customers against its control group",
+    "cohorts": "Retention and churn after 7 days, by entry cohort (UTC day of first entry)",
 }
 
 
@@ -214,7 +215,8 @@ def _funnel_plot(rows: list[Row]) -> str:
     return "".join(parts)
 
 
-def to_html(report: Report) -> str:
+def report_sections(report: Report) -> str:
+    """The report's tables and plots as HTML sections (the report page, the dashboard)."""
     tables = report.tables()
     sections = []
     for name, rows in tables.items():
@@ -224,18 +226,30 @@ def to_html(report: Report) -> str:
         elif name == "funnel":
             plot = _funnel_plot(rows)
         sections.append(f"<h2>{html.escape(TITLES[name])}</h2>{plot}{table_html(name, rows)}")
+    return "".join(sections)
+
+
+def method_note(report: Report) -> str:
     span = ""
     if report.since or report.until:
         span = f" Entries from {report.since or 'the start'} to {report.until or 'the end'}."
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<title>Segue journey report</title>"
-        f"<style>{CSS}</style></head><body>"
-        "<h1>Segue journey report</h1>"
         f'<p class="note">{report.records:,} outcome records ({report.duplicates:,} duplicates '
         f"dropped).{html.escape(span)} Treatment: entries outside the control group. Lift: "
         "treatment rate minus control rate, with its 95 % interval (Newcombe's hybrid score "
         "interval) and the two-sided p-value of Fisher's exact test, exact at any sample size. "
         "A group of fewer than 30 entries is never called significant. Bars: rates with their "
-        "95 % Wilson intervals.</p>" + "".join(sections) + "</body></html>\n"
+        "95 % Wilson intervals.</p>"
+    )
+
+
+def to_html(report: Report) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Segue journey report</title>"
+        f"<style>{CSS}</style></head><body>"
+        "<h1>Segue journey report</h1>"
+        + method_note(report)
+        + report_sections(report)
+        + "</body></html>\n"
     )

@@ -13,6 +13,8 @@ customer sent at or after their first entry in the range count toward their grou
 - value: ``OrderPlaced.total`` per customer (mean), retention (the share of customers with an
   event 7 days or more after their entry, among those whose entry was 7 days or more before the
   last event seen).
+- retention and churn by entry cohort: the same 7-day retention per journey, group and the UTC
+  day of the customer's first entry (their cohort), and its complement, the churn rate.
 
 Differences of means (CSAT, effort, value per customer) come with Welch's 95 % interval and
 p-value (unequal variances: the groups differ in size and spread); rates and NPS are shown per
@@ -29,7 +31,7 @@ from typing import Any
 from scipy.stats import ttest_ind
 
 from app.core.journeys.replay import time_ms
-from app.core.timeutil import TimeFormatError
+from app.core.timeutil import TimeFormatError, format_ms
 
 Row = dict[str, Any]
 
@@ -106,6 +108,36 @@ class ServiceEvents:
                 if test and isinstance(treated, list) and isinstance(control, list):
                     row.update(welch(treated, control))
                 rows.append(row)
+        return rows
+
+    def cohort_rows(self, members: dict[str, dict[str, tuple[int, bool]]]) -> list[Row]:
+        """Per journey, entry day and group: customers, those observable for 7 days, retained,
+        retention and churn rates (None while no one of the cohort is observable yet)."""
+        counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for journey, customers in members.items():
+            for customer, (start, control) in customers.items():
+                c = self.customers.get(customer)
+                day = format_ms(start - start % 86_400_000)[:10]
+                row = counts[journey, day, "control" if control else "treatment"]
+                row[0] += 1
+                if start + WEEK_MS <= self.last:
+                    row[1] += 1
+                    row[2] += c is not None and any(t >= start + WEEK_MS for t in c.seen)
+        rows: list[Row] = []
+        for (journey, day, group), (entered, observable, retained) in sorted(counts.items()):
+            rate = retained / observable if observable else None
+            rows.append(
+                {
+                    "journey": journey,
+                    "cohort": day,
+                    "group": group,
+                    "customers": entered,
+                    "observable": observable,
+                    "retained": retained,
+                    "retention_rate": rate,
+                    "churn_rate": None if rate is None else 1 - rate,
+                }
+            )
         return rows
 
     def _figures(self, group: list[tuple[Customer, int]]) -> dict[str, Any]:

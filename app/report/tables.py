@@ -82,6 +82,7 @@ class Report:
     records: int
     duplicates: int
     service: list[Row] = field(default_factory=list)
+    cohorts: list[Row] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
 
@@ -98,6 +99,7 @@ class Report:
             "decision_latency": self.decision_latency,
             "endings": self.endings,
             "service": self.service,
+            "cohorts": self.cohorts,
         }
 
 
@@ -214,6 +216,7 @@ class Builder:
         withheld: Counter[tuple[str, str, str]] = Counter()
         choices: Counter[tuple[str, str, str]] = Counter()
         latencies: list[int] = []
+        joined = members(entries)
         for e in entries:
             withheld.update((e.journey, kind, reason) for kind, reason in e.withheld)
             choices.update((e.journey, step, label) for step, label in e.choices)
@@ -234,7 +237,8 @@ class Builder:
             endings=ending_rows(entries),
             records=self.records,
             duplicates=self.duplicates,
-            service=self.service.rows(members(entries)) if self.events else [],
+            service=self.service.rows(joined) if self.events else [],
+            cohorts=self.service.cohort_rows(joined) if self.events else [],
         )
 
     def _channels(self, entries: list[Entry]) -> list[Row]:

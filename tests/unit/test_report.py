@@ -389,3 +389,38 @@ def test_first_contact_resolution_and_retention_need_a_week_of_data() -> None:
     assert rows["first-contact resolution"]["treatment"] == pytest.approx(2 / 3)
     assert rows["retention after 7 days"]["treatment"] == 0.5  # t1 yes, t2 no
     assert rows["customers"]["control"] == 0 and rows["CSAT (1-5)"]["difference"] is None
+
+
+def test_retention_and_churn_by_entry_cohort_by_hand() -> None:
+    """t1, t2 (treatment) and k1 (control) enter on 23 November, t3 on the 24th; the events run
+    to 2 December, so every cohort has had its 7 days."""
+    later = [{**r, "event_time": "2026-11-24T10:00:00Z"} for r in life("t3")]
+    records = life("t1") + life("t2") + life("k1", control=True) + later
+
+    def seen(customer: str, day: str) -> dict[str, Any]:
+        stamp = f"2026-{day}T12:00:00Z"
+        return {"type": "PageViewed", "customer_id": customer, "timestamp": stamp}
+
+    events = [
+        seen("t1", "12-01"),  # back 8 days after its entry: retained
+        seen("t2", "11-25"),  # only 2 days after: churned
+        seen("t3", "11-27"),  # 3 days after the 24th: churned
+        seen("k1", "12-01"),
+        seen("x", "12-02"),  # the last event seen: 2 December
+    ]
+    rows = [
+        (r["cohort"], r["group"], r["customers"], r["observable"], r["retained"], r["churn_rate"])
+        for r in build_report(records, events=events).cohorts
+    ]
+    assert rows == [
+        ("2026-11-23", "control", 1, 1, 1, 0.0),
+        ("2026-11-23", "treatment", 2, 2, 1, 0.5),
+        ("2026-11-24", "treatment", 1, 1, 0, 1.0),
+    ]
+    # with the data ending on 29 November the 24th's cohort cannot be judged yet
+    short = build_report(records, events=[*events[2:3], seen("x", "11-29")]).cohorts
+    assert [(r["cohort"], r["observable"], r["churn_rate"]) for r in short][-1] == (
+        "2026-11-24",
+        0,
+        None,
+    )

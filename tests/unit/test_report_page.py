@@ -48,7 +48,8 @@ def test_the_report_of_a_replay_renders_in_chromium_without_errors(tmp_path: Pat
     assert "Funnel: entries reaching each step" in page.text
     assert "cart_recovery" in page.text and "onboarding" in page.text
     assert "Service and loyalty" in page.text and "CSAT (1-5)" in page.text
-    assert page.counts["h2"] == 11 and page.counts["table"] >= 8
+    assert "Retention and churn after 7 days, by entry cohort" in page.text
+    assert page.counts["h2"] == 12 and page.counts["table"] >= 8
     assert page.counts["svg"] == 3 and page.counts["svg rect"] > 10
     assert shot.stat().st_size > 10_000  # a real picture, not a blank page
     shutil.copy(shot, tmp_path / "report-page.png")
