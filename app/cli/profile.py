@@ -2,7 +2,8 @@
 
 ID may be a customer id, an anonymous id, or an identifier written ``kind:value``
 (``email_hash:9f..``, ``device_id:..``, ``phone_hash:..``, ``anonymous_id:..``; an address given
-as ``email_hash:ann@example.com`` is hashed as ingest hashes it). An identifier is looked up in
+as ``email_hash:ann@example.com`` is hashed as ingest hashes it).
+``segue profile export ID`` prints everything held about the customer (app/privacy/export.py). An identifier is looked up in
 the identity table's changelog; an anonymous id that was merged leads to its customer (its
 record is a tombstone naming the customer). The output is the profile plus
 ``linked_identities`` (the identifiers the customer owns) and ``merged_anonymous_ids``.
@@ -18,9 +19,9 @@ import typer
 
 from app.cli import app
 from app.core.identity import ANONYMOUS, CONTEXT_KINDS, EMAIL_HASH, email_key
-from app.core.timeutil import format_ms
 from app.kafka_io import read_partitions
 from app.partitioner import partition_for
+from app.privacy.export import export_customer, readable_profile
 from app.settings import Settings, load_settings
 from app.topics.specs import TopicNames
 
@@ -95,11 +96,7 @@ def lookup(settings: Settings, identifier: str) -> tuple[str, dict[str, Any]] | 
 
 
 def for_humans(profile: dict[str, Any]) -> dict[str, Any]:
-    shown = dict(profile)
-    for field in ("first_seen", "last_seen"):
-        if isinstance(shown.get(field), int):
-            shown[field] = format_ms(shown[field])
-    return shown
+    return readable_profile(profile)
 
 
 @profile_app.command("get")
@@ -121,3 +118,25 @@ def get(
     if key != identifier:
         typer.echo(f"{identifier} resolves to {key}", err=True)
     sys.stdout.buffer.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@profile_app.command("export")
+def export(
+    identifier: str = typer.Argument(
+        ...,
+        help="A customer id, an anonymous id, or kind:value (email_hash:..., device_id:...).",
+    ),
+) -> None:
+    """Print everything Segue holds about the customer ID resolves to, as one JSON document
+    (GDPR art. 15 and 20): profile, consent trail, linked identifiers, journey state, outcome
+    records, decisions and actions. Exit 1 if there is no such customer."""
+    settings = load_settings()
+    found = lookup(settings, identifier)
+    if found is None:
+        typer.echo(f"no profile for {identifier!r}", err=True)
+        raise typer.Exit(1)
+    key, record = found
+    if key != identifier:
+        typer.echo(f"{identifier} resolves to {key}", err=True)
+    document = export_customer(settings, key, record, identifier)
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")

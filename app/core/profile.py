@@ -10,6 +10,12 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 ``last_seen``      epoch ms of the latest event time seen
 ``consent``        channel -> bool, from ``ConsentUpdated`` ({"channel": "sms", "granted": false})
 ``consent_ts``     when each consent choice was made (core/stamps.py; absent until the first)
+``consent_trail``  every consent change (``ConsentUpdated``, ``Unsubscribed``) with its time,
+                   event id, channel and category: the opt-in record an auditor asks for (the
+                   latest ``MAX_CONSENT_TRAIL``; absent until the first)
+``unsubscribed``   standing unsubscribes: {channel (None: every), category, at, event_id, lifted
+                   (channels a later grant lifted it for)}; absent until the first
+``last_event_at``  event type -> epoch ms of the latest event of that type (CEL: timestamps)
 ``open_tickets``   ``TicketOpened`` minus ``TicketClosed``, never below 0
 ``lifetime_value`` sum of ``OrderPlaced.properties.total``
 ``session``        the current web session, only once the customer browsed (see core/session.py)
@@ -42,6 +48,12 @@ from app.core.session import fold_session
 from app.core.stamps import Stamps, restamp, time_of
 
 Profile = dict[str, Any]
+
+#: consent changes kept in a profile (the audit topic keeps them all): a producer repeating
+#: ConsentUpdated must not grow the profile without end
+MAX_CONSENT_TRAIL = 100
+#: an unsubscribe without a category withdraws consent for this one
+PROMOTIONAL = "promotional"
 
 TRAIT_EVENTS = frozenset({"Identify", "ProfileUpdated"})
 MAX_ATTRIBUTES = 200
@@ -80,6 +92,7 @@ def new_profile(key: str) -> Profile:
         "consent": {},
         "open_tickets": 0,
         "lifetime_value": 0.0,
+        "last_event_at": {},
     }
 
 
@@ -95,6 +108,11 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
     last = profile["last_seen"]
     if last is None or ts > last:
         profile["last_seen"] = ts
+    seen = profile.get("last_event_at")
+    if seen is None:  # a profile stored before the field existed
+        seen = profile["last_event_at"] = {}
+    if seen.get(etype, -1) < ts:
+        seen[etype] = ts
     props = event["properties"]
     if etype in TRAIT_EVENTS:
         if props:
@@ -124,6 +142,31 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
             if channel not in consent or _not_newer(stamps, channel, ts):
                 consent[channel] = granted
                 profile["consent_ts"] = restamp(consent, stamps, {channel: ts})
+                if granted:
+                    _lift_unsubscribes(profile, channel, ts)
+            _note_consent(profile, event, channel, None, granted)
+    elif etype == "Unsubscribed":
+        channel = props.get("channel")
+        category = props.get("category")
+        channel = channel if isinstance(channel, str) and channel else None
+        category = category if isinstance(category, str) and category else PROMOTIONAL
+        standing = [
+            u
+            for u in profile.get("unsubscribed") or ()
+            if (u["channel"], u["category"]) != (channel, category) or u["at"] > ts
+        ]
+        if not any((u["channel"], u["category"]) == (channel, category) for u in standing):
+            standing.append(
+                {
+                    "channel": channel,
+                    "category": category,
+                    "at": ts,
+                    "event_id": event.get("event_id") or "",
+                    "lifted": [],
+                }
+            )
+        profile["unsubscribed"] = standing
+        _note_consent(profile, event, channel, category, False)
     elif etype == "TicketOpened":
         profile["open_tickets"] += 1
     elif etype == "TicketClosed":
@@ -137,6 +180,68 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
     return profile
 
 
+def _note_consent(
+    profile: Profile,
+    event: dict[str, Any],
+    channel: str | None,
+    category: str | None,
+    granted: bool,
+) -> None:
+    """Keep the change in the consent trail, in (time, event id) order, the latest only."""
+    trail = profile.get("consent_trail")
+    if trail is None:
+        trail = profile["consent_trail"] = []
+    trail.append(
+        {
+            "at": event["ts"],
+            "event_id": event.get("event_id") or "",
+            "type": event["type"],
+            "channel": channel,
+            "category": category,
+            "granted": granted,
+        }
+    )
+    if len(trail) > 1 and _trail_order(trail[-2]) > _trail_order(trail[-1]):
+        trail.sort(key=_trail_order)  # a late event: the trail stays in event time
+    if len(trail) > MAX_CONSENT_TRAIL:
+        del trail[: len(trail) - MAX_CONSENT_TRAIL]
+
+
+def _trail_order(change: dict[str, Any]) -> tuple[int, str]:
+    return (change["at"], change["event_id"])
+
+
+def _lift_unsubscribes(profile: Profile, channel: str, ts: int) -> None:
+    """A grant on ``channel`` lifts earlier unsubscribes for that channel (an unsubscribe from
+    every channel stays for the others)."""
+    standing = profile.get("unsubscribed")
+    if not standing:
+        return
+    kept = []
+    for u in standing:
+        if u["at"] <= ts:
+            if u["channel"] == channel:
+                continue
+            if u["channel"] is None and channel not in u["lifted"]:
+                u["lifted"] = sorted([*u["lifted"], channel])
+        kept.append(u)
+    profile["unsubscribed"] = kept
+
+
+def unsubscribed_from(profile: Profile, channel: str, category: str) -> bool:
+    """Whether a standing unsubscribe withdraws consent for a send on ``channel`` of
+    ``category``."""
+    standing = profile.get("unsubscribed")
+    if not standing:
+        return False
+    for u in standing:
+        if u["category"] == category and (
+            u["channel"] == channel or (u["channel"] is None and channel not in u["lifted"])
+        ):
+            return True
+    return False
+
+
 def _not_newer(stamps: Stamps | None, name: str, ts: int) -> bool:
     """Whether the value kept for ``name`` is not newer than an event at ``ts`` (ties: later wins)."""
     kept = time_of(stamps, name)
@@ -145,7 +250,18 @@ def _not_newer(stamps: Stamps | None, name: str, ts: int) -> bool:
 
 #: what a recipient snapshot leaves out: bookkeeping (the stamps, the web session) and the
 #: handoff lists, which an ``agent`` action carries in its own ``context``
-_NOT_FOR_RECIPIENTS = frozenset({"attr_ts", "consent_ts", "session", "recent", "transcript"})
+_NOT_FOR_RECIPIENTS = frozenset(
+    {
+        "attr_ts",
+        "consent_ts",
+        "consent_trail",
+        "unsubscribed",
+        "last_event_at",
+        "session",
+        "recent",
+        "transcript",
+    }
+)
 
 
 def recipient_snapshot(profile: Profile) -> Profile:

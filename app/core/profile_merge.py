@@ -15,6 +15,9 @@ returns it. ``into`` keeps its ``id``. Field by field:
                      intent model reads the one the person is on now
 ``recent``,          the newest of both sides by (time, event id), as if one profile had seen
 ``transcript``       every event (core/handoff.py)
+``last_event_at``    per event type, the later time
+``consent_trail``    both trails as one, in (time, event id) order, the latest MAX_CONSENT_TRAIL
+``unsubscribed``     both sides' standing unsubscribes; per (channel, category) the later one
 other keys           ``into``'s value, else ``other``'s (forward compatibility)
 
 Order independence (``merge(a, b)`` equals ``merge(b, a)`` except ``id``; and merging the two
@@ -30,7 +33,7 @@ import copy
 from typing import Any
 
 from app.core.handoff import merge_handoff
-from app.core.profile import Profile
+from app.core.profile import MAX_CONSENT_TRAIL, Profile
 from app.core.stamps import restamp, time_of
 
 _MERGED = frozenset(
@@ -48,6 +51,9 @@ _MERGED = frozenset(
         "session",
         "recent",
         "transcript",
+        "last_event_at",
+        "consent_trail",
+        "unsubscribed",
     }
 )
 
@@ -95,7 +101,32 @@ def merge_profiles(into: Profile, other: Profile) -> Profile:
         if ours is None or _session_order(theirs) > _session_order(ours):
             into["session"] = copy.deepcopy(theirs)
     merge_handoff(into, other)
+    _merge_consent_records(into, other)
     for name, value in other.items():
         if name not in _MERGED and name not in into:
             into[name] = copy.deepcopy(value)
     return into
+
+
+def _merge_consent_records(into: Profile, other: Profile) -> None:
+    seen = into.get("last_event_at")
+    if seen is None:
+        seen = into["last_event_at"] = {}
+    for etype, ts in (other.get("last_event_at") or {}).items():
+        if seen.get(etype, -1) < ts:
+            seen[etype] = ts
+    theirs = other.get("consent_trail")
+    if theirs:
+        keyed = {
+            (c["at"], c["event_id"], c["type"], c["channel"] or "", c["category"] or ""): c
+            for c in [*(into.get("consent_trail") or ()), *copy.deepcopy(theirs)]
+        }
+        into["consent_trail"] = [keyed[k] for k in sorted(keyed)][-MAX_CONSENT_TRAIL:]
+    standing = other.get("unsubscribed")
+    if standing:
+        by_scope = {(u["channel"] or "", u["category"]): u for u in into.get("unsubscribed") or ()}
+        for u in copy.deepcopy(standing):
+            scope = (u["channel"] or "", u["category"])
+            if scope not in by_scope or by_scope[scope]["at"] < u["at"]:
+                by_scope[scope] = u
+        into["unsubscribed"] = [by_scope[k] for k in sorted(by_scope)]

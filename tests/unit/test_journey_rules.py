@@ -428,7 +428,7 @@ def test_unknown_variable_is_reported() -> None:
     assert [(p.path, p.message) for p in problems] == [
         (
             "trigger.when",
-            "expression uses unknown variable(s) evnt; available: entry, event, profile, scores",
+            "expression uses unknown variable(s) evnt; available: entry, event, now, profile, scores",
         )
     ]
 

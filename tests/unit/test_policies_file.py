@@ -11,7 +11,7 @@ from app.paths import ROOT
 from tests.unit.journey_cases import write_text
 
 DEFAULT_CATEGORIES = {
-    name: {"suppress_when": None, "bypass": []}
+    name: {"suppress_when": None, "bypass": [], "consent": {}}
     for name in ("promotional", "transactional", "service")
 }
 
@@ -22,6 +22,7 @@ def test_no_file_means_defaults() -> None:
         "quiet_hours": None,
         "categories": DEFAULT_CATEGORIES,
         "global_control": None,
+        "consent": {},
     }
 
 
@@ -41,15 +42,25 @@ def test_defaults_fill_quiet_hours_and_categories(tmp_path: Path) -> None:
         "default_timezone": "UTC",
         "action": "defer",
     }
-    assert policies["categories"]["service"] == {"suppress_when": None, "bypass": ["quiet_hours"]}
-    assert policies["categories"]["promotional"] == {"suppress_when": None, "bypass": []}
+    assert policies["categories"]["service"] == {
+        "suppress_when": None,
+        "bypass": ["quiet_hours"],
+        "consent": {},
+    }
+    assert policies["categories"]["promotional"] == {
+        "suppress_when": None,
+        "bypass": [],
+        "consent": {},
+    }
 
 
 def test_example_policies_file() -> None:
     policies = load_policies(ROOT / "policies.yaml")
     assert {"channel": "sms", "max": 1, "per": "24h"} in policies["frequency_caps"]
     assert policies["quiet_hours"]["action"] == "defer"
-    assert policies["categories"]["promotional"]["suppress_when"] == "profile.open_tickets > 0"
+    promotional = policies["categories"]["promotional"]["suppress_when"]
+    assert promotional.startswith("profile.open_tickets > 0 ||")
+    assert 'now - profile.last_event_at["TicketOpened"] < duration("1h")' in promotional
     assert policies["categories"]["transactional"]["bypass"] == ["frequency_caps", "quiet_hours"]
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core.profile import fold, new_profile
+from app.core.profile import MAX_CONSENT_TRAIL, fold, new_profile
+from app.core.profile_merge import merge_profiles
 
 
 def ev(etype: str, ts: int, **props: Any) -> dict[str, Any]:
@@ -89,3 +90,55 @@ def test_counts_value_and_seen_do_not_depend_on_order(
     a, b = fold_all(events), fold_all(shuffled)
     for field in ("counts", "first_seen", "last_seen", "lifetime_value"):
         assert a[field] == b[field]
+
+
+def _ev(eid: str, etype: str, ts: int, **props: object) -> dict[str, object]:
+    return {"event_id": eid, "type": etype, "ts": ts, "properties": props}
+
+
+def test_last_event_at_keeps_the_latest_time_of_each_type_whatever_the_order() -> None:
+    p = new_profile("c")
+    for e in (_ev("a", "TicketOpened", 500), _ev("b", "TicketOpened", 300), _ev("c", "X", 100)):
+        fold(p, e)
+    assert p["last_event_at"] == {"TicketOpened": 500, "X": 100}
+    old = new_profile("c")
+    del old["last_event_at"]  # a profile stored before the field existed
+    assert fold(old, _ev("d", "Y", 7))["last_event_at"] == {"Y": 7}
+
+
+def test_the_consent_trail_records_every_change_in_event_time() -> None:
+    p = new_profile("c")
+    fold(p, _ev("e2", "ConsentUpdated", 200, channel="sms", granted=True))
+    fold(p, _ev("e1", "ConsentUpdated", 100, channel="sms", granted=False))  # late, older
+    fold(p, _ev("e3", "Unsubscribed", 300, channel="email"))
+    assert [
+        (c["at"], c["event_id"], c["type"], c["channel"], c["granted"]) for c in p["consent_trail"]
+    ] == [
+        (100, "e1", "ConsentUpdated", "sms", False),
+        (200, "e2", "ConsentUpdated", "sms", True),
+        (300, "e3", "Unsubscribed", "email", False),
+    ]
+    assert p["consent"] == {"sms": True}  # the older choice arrived late: it does not win
+    assert p["unsubscribed"] == [
+        {"channel": "email", "category": "promotional", "at": 300, "event_id": "e3", "lifted": []}
+    ]
+    for i in range(150):
+        fold(p, _ev(f"x{i:03d}", "ConsentUpdated", 1000 + i, channel="push", granted=True))
+    assert len(p["consent_trail"]) == MAX_CONSENT_TRAIL
+    assert p["consent_trail"][-1]["event_id"] == "x149"
+
+
+def test_merging_keeps_both_sides_consent_records() -> None:
+    a, b = new_profile("c"), new_profile("anon")
+    fold(a, _ev("a1", "TicketOpened", 100))
+    fold(a, _ev("a2", "Unsubscribed", 150))
+    fold(b, _ev("b1", "TicketOpened", 400))
+    fold(b, _ev("b2", "ConsentUpdated", 120, channel="sms", granted=True))
+    fold(b, _ev("b3", "Unsubscribed", 130, channel="push"))
+    merged = merge_profiles(a, b)
+    assert merged["last_event_at"]["TicketOpened"] == 400
+    assert [c["event_id"] for c in merged["consent_trail"]] == ["b2", "b3", "a2"]
+    assert {(u["channel"], u["category"]) for u in merged["unsubscribed"]} == {
+        (None, "promotional"),
+        ("push", "promotional"),
+    }

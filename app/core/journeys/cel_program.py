@@ -22,8 +22,9 @@ from typing import Any
 
 import cel
 
-#: the variables an expression may use; anything else is undefined (an evaluation error)
-ROOTS = ("event", "profile", "scores", "entry")
+#: the variables an expression may use; anything else is undefined (an evaluation error).
+#: ``now`` is the moment's time (a CEL timestamp): the event's time, or a timer's due time.
+ROOTS = ("event", "profile", "scores", "entry", "now")
 
 #: a projection spec: ``True`` = the whole value, else {member: spec} for the members read
 Spec = Any
@@ -34,6 +35,15 @@ _STRING = re.compile(
 )
 _ROOT = re.compile(r"(?<![\w.])(" + "|".join(ROOTS) + r")\b")
 _MEMBER = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
+# `m["key"]` and `"key" in m` read one member of a map: analysed as `m.key`, so that the
+# projection keeps that key (or its absence) and not the whole map (``profile.last_event_at``
+# holds a time per event type, each converted to a CEL timestamp when handed over).
+_INDEX = re.compile(r"""\[\s*(["'])([A-Za-z_]\w*)\1\s*\]""")
+_KEY_IN = re.compile(
+    r"""(["'])([A-Za-z_]\w*)\1\s+in\s+((?:"""
+    + "|".join(ROOTS)
+    + r""")(?:\s*\.\s*[A-Za-z_]\w*)*)(?![\w.\[(])"""
+)
 # `list.exists(event, ...)` would shadow a root name inside the macro: give up projecting.
 _SHADOW = re.compile(r"\(\s*(" + "|".join(ROOTS) + r")\s*,")
 
@@ -63,7 +73,8 @@ def _add_path(tree: dict[str, Spec], path: list[str]) -> None:
 
 def read_paths(source: str) -> dict[str, Spec]:
     """The projection spec per root variable that ``source`` reads (static analysis)."""
-    text = _STRING.sub('""', source)
+    text = _KEY_IN.sub(r"\3.\2", _INDEX.sub(r".\2", source))
+    text = _STRING.sub('""', text)
     specs: dict[str, Spec] = {}
     if _SHADOW.search(text):
         return {}  # caller treats a root with no spec as "whole"

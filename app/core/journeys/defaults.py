@@ -65,10 +65,12 @@ def policies_with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
             "default_timezone": quiet.get("default_timezone", "UTC"),
             "action": quiet.get("action", "defer"),
         },
+        "consent": dict(doc.get("consent") or {}),
         "categories": {
             name: {
                 "suppress_when": (categories.get(name) or {}).get("suppress_when"),
                 "bypass": list((categories.get(name) or {}).get("bypass", [])),
+                "consent": dict((categories.get(name) or {}).get("consent") or {}),
             }
             for name in CATEGORIES
         },

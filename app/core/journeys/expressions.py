@@ -14,8 +14,9 @@ import re
 
 import cel
 
-# What the engine binds when it evaluates an expression (spec: event, profile, scores, entry).
-VARIABLES = frozenset({"event", "profile", "scores", "entry"})
+# What the engine binds when it evaluates an expression (spec: event, profile, scores, entry,
+# now).
+VARIABLES = frozenset({"event", "profile", "scores", "entry", "now"})
 _TYPE_NAMES = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type", "dyn"}
 )

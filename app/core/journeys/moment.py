@@ -24,6 +24,9 @@ def _profile_view(profile: dict[str, Any], spec: Any) -> dict[str, Any]:
         value = view.get(name)
         if type(value) is int:
             view[name] = to_datetime(value)  # CEL timestamps
+    seen = view.get("last_event_at")
+    if seen:
+        view["last_event_at"] = {k: to_datetime(v) for k, v in seen.items()}
     return view
 
 
@@ -107,6 +110,9 @@ class Moment:
             if name == "entry":  # per entry: not cached
                 if entry is not None:
                     variables["entry"] = _entry_projection(entry, spec)
+                continue
+            if name == "now":
+                variables["now"] = to_datetime(self.now)
                 continue
             key = (name, id(spec))
             view = views.get(key)

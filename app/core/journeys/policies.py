@@ -20,6 +20,12 @@ POLICIES_OWNER = "(policies)"
 
 FREQUENCY_CAPS = "frequency_caps"
 QUIET_HOURS = "quiet_hours"
+#: consent modes: opt_out sends unless the customer said no (the default), opt_in only when
+#: the customer said yes
+OPT_IN = "opt_in"
+OPT_OUT = "opt_out"
+#: a consent mode for every channel not named
+ANY_CHANNEL = "any"
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,7 +46,15 @@ class Cap:
 
 
 class Policies:
-    __slots__ = ("caps", "categories", "control_categories", "control_share", "quiet", "window")
+    __slots__ = (
+        "caps",
+        "categories",
+        "control_categories",
+        "control_share",
+        "opt_in_sends",
+        "quiet",
+        "window",
+    )
 
     def __init__(self, raw: dict[str, Any] | None) -> None:
         raw = raw or {}
@@ -66,10 +80,17 @@ class Policies:
                 bypass_quiet=QUIET_HOURS in bypass,
             )
         self.categories = categories
+        #: (channel, category) pairs whose sends need an explicit grant (``opt_in``)
+        self.opt_in_sends = _opt_in_sends(raw)
         control = raw.get("global_control") or {}
         #: the global control group: this share of customers gets no send of these categories
         self.control_share = float(control.get("share") or 0.0)
         self.control_categories = frozenset(control.get("categories") or ("promotional",))
+
+    def opt_in(self, channel: str, category: str) -> bool:
+        """Whether a send on ``channel`` of ``category`` needs ``profile.consent[channel]``
+        to be true (opt-in) rather than only not false (opt-out)."""
+        return (channel, category) in self.opt_in_sends
 
     def category(self, name: str) -> Category:
         return self.categories.get(name, _NO_CATEGORY)
@@ -95,3 +116,29 @@ class Policies:
             if count >= cap.max:
                 return True
         return False
+
+
+CHANNELS = ("email", "sms", "push", "webhook", "in_app", "agent")
+CATEGORIES = ("promotional", "transactional", "service")
+
+
+def _opt_in_sends(raw: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """Consent modes: ``consent: {CHANNEL|any: MODE}`` for every category, overridden per
+    category by ``categories.CATEGORY.consent: {CHANNEL|any: MODE}``; a named channel wins over
+    ``any``; without either, opt_out."""
+
+    def modes(table: dict[str, Any] | None) -> dict[str, str]:
+        table = table or {}
+        default = table.get(ANY_CHANNEL)
+        return {ch: table[ch] for ch in CHANNELS if ch in table} | (
+            {ch: default for ch in CHANNELS if ch not in table} if default else {}
+        )
+
+    everywhere = modes(raw.get("consent"))
+    found: set[tuple[str, str]] = set()
+    categories = raw.get("categories") or {}
+    for category in CATEGORIES:
+        body = categories.get(category) or {}
+        mode = everywhere | modes(body.get("consent"))
+        found.update((ch, category) for ch, m in mode.items() if m == OPT_IN)
+    return frozenset(found)

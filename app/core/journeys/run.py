@@ -1,8 +1,9 @@
 """One moment of one customer: walking entries through their steps and arbitrating the sends.
 
 Entries run at once until they pause (``wait``, ``wait_for``, a quiet-hours deferral) or end.
-A send is checked for consent, category suppression and quiet hours when it is reached: those
-depend only on the customer at this moment, and a deferral must pause the entry right there.
+A send is checked for consent (the channel's consent mode, then standing unsubscribes), category
+suppression and quiet hours when it is reached: those depend only on the customer at this
+moment, and a deferral must pause the entry right there.
 The frequency caps are the only check that depends on other sends, and a cap failure never
 changes an entry's path (a suppressed send moves on as if sent), so the moment's surviving sends
 are collected and capped together at the end (:meth:`MomentRun.finish`), in arbitration order:
@@ -45,7 +46,7 @@ from app.core.journeys.outcome import (
     Outcome,
     outcome_record,
 )
-from app.core.profile import recipient_snapshot
+from app.core.profile import recipient_snapshot, unsubscribed_from
 from app.core.stamps import restamp
 from app.core.timeutil import format_ms
 
@@ -372,8 +373,12 @@ class MomentRun:
         m = self.moment
         policies = self.engine.policies
         channel = spec["ch"]
-        if m.profile["consent"].get(channel) is False:
+        consent = m.profile["consent"].get(channel)
+        if consent is False or (consent is None and policies.opt_in(channel, j.category)):
             self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "consent")
+            return False
+        if unsubscribed_from(m.profile, channel, j.category):
+            self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "unsubscribed")
             return False
         category = policies.category(j.category)
         if category.suppress_when is not None and m.test(category.suppress_when, entry):

@@ -51,6 +51,12 @@ def outcome(program: Any, variables: dict[str, Any]) -> Any:
         "event == null",
         "event.properties.cart_value > 'x'",
         "\"event.properties\" == 'event.properties'",  # a root name inside a string literal
+        "profile.counts['Start'] == 2",
+        "'Missing' in profile.counts || profile.counts[\"Start\"] > 1",
+        "'Start' in profile.counts && size(profile.counts) == 1",
+        "'a' in event.properties.tags",
+        "'x' in event.properties.nested && event.properties.nested['x'] == 1",
+        "'cart_value' in event.properties && event.properties.cart_value > 1.0",
     ],
 )
 def test_projection_never_changes_a_result(source: str) -> None:
@@ -68,6 +74,13 @@ def test_read_paths_keeps_only_the_members_read() -> None:
     assert read_paths("entry.trigger.properties.x") == {
         "entry": {"trigger": {"properties": {"x": True}}}
     }
+
+
+def test_a_string_index_or_in_reads_one_member_of_a_map() -> None:
+    source = '"A" in profile.last_event_at && now - profile.last_event_at["A"] < duration("1h")'
+    assert read_paths(source) == {"profile": {"last_event_at": {"A": True}}, "now": True}
+    assert read_paths("'x' in event.properties") == {"event": {"properties": {"x": True}}}
+    assert read_paths("event.properties[k]") == {"event": {"properties": True}}  # not a literal
 
 
 def test_project_keeps_absence() -> None:

@@ -1,0 +1,4 @@
+"""What Segue holds about one person, and giving it to them (docs/privacy.md).
+
+export.py  everything stored about a customer, as one JSON document (GDPR art. 15 and 20)
+"""
