@@ -15,6 +15,7 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that each module can attach its commands to ``app``.
     from app.cli import (  # noqa: F401
+        audit,
         backtest,
         broker,
         dashboard,

@@ -67,6 +67,7 @@ class TopicNames:
         self.customer_events = t("segue.customer-events")
         self.decisions = t("segue.decisions")
         self.outcomes = t("segue.outcomes")
+        self.audit = t("segue.audit")
         # the runtime's store changelogs: {app_id}-{agent}-{store}-changelog
         # (app/runtime/changelog.py); keys are UTF-8 strings, values orjson
         self.profiles_changelog = t(f"{settings.app_id}-journeys-profiles-changelog")

@@ -25,6 +25,7 @@ from app.core.journeys.compiled import CompileError
 from app.kafka_io import partitions_of
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
+from app.privacy import audit
 from app.runtime.loop import Runtime
 from app.settings import Settings
 from app.stream.identity_agent import IdentityProcessor, IngestRouter
@@ -164,6 +165,16 @@ def run_worker(
         log.warning("topic mismatch: %s", line)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    # what this process serves from now on, on record before it reads an event (docs/privacy.md)
+    try:
+        audit.publish(
+            settings,
+            audit.deploy_record(
+                engine, journeys_dir, policies_file, worker_id, int(time.time() * 1000)
+            ),
+        )
+    except audit.AuditError as exc:
+        raise StartError(str(exc)) from None
     state_dir = state_dir_for(settings, worker_id)
     state_dir.mkdir(parents=True, exist_ok=True)
     runtime = build_runtime(settings, engine, state_dir, worker_id)

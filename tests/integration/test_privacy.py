@@ -1,15 +1,18 @@
-"""Privacy on the real broker: `segue profile export` gives everything held about a customer."""
+"""Privacy on the real broker: `segue profile export` gives everything held about a customer;
+`segue audit` what ran and what was decided about them."""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from app.cli.profile import fetch_record
 from app.core.identity import email_key
-from tests.integration.live_support import WORKER_ARGS, produce_events
+from tests.integration.live_support import JOURNEYS, POLICIES, WORKER_ARGS, produce_events
 from tests.integration.support import Deployment
 from tests.integration.test_cli import segue
 
@@ -68,3 +71,39 @@ def test_profile_export_gives_every_store_of_the_customer(
     assert [a["template"] for a in doc["actions"]["email"]] == ["welcome"]
     assert all(a["customer_id"] == "ann" for a in doc["actions"]["email"])
     assert segue(deployment.env, "profile", "export", "nobody").returncode == 1
+
+
+def test_audit_shows_what_ran_and_what_was_decided_about_a_customer(
+    deployment: Deployment, start_worker: Any
+) -> None:
+    start = (int(time.time() * 1000) // 1000) * 1000 + DAY_MS
+    worker = start_worker("0", *WORKER_ARGS)
+    produce_events(deployment, events_of("cat", start))
+    worker.wait_for(
+        "cat's profile",
+        lambda: (
+            bool(record := fetch_record(deployment.settings, "cat"))
+            and record["profile"]["counts"].get("Unsubscribed") == 1
+        ),
+    )
+    ran = segue(deployment.env, "audit", "--journey", "welcome")
+    assert ran.returncode == 0, ran.stderr
+    assert "worker 0 on" in ran.stdout and "serves welcome v1" in ran.stdout
+    (record,) = [orjson.loads(x) for x in segue(deployment.env, "audit", "--json").stdout.split()]
+    files = {Path(f["file"]).name: f["sha256"] for f in record["files"]}
+    assert (
+        files["welcome.yaml"]
+        == hashlib.sha256((JOURNEYS / "welcome.yaml").read_bytes()).hexdigest()
+    )
+    assert record["policies"]["sha256"] == hashlib.sha256(POLICIES.read_bytes()).hexdigest()
+    assert segue(deployment.env, "audit", "--journey", "nope").returncode == 1
+
+    trail = segue(deployment.env, "audit", "--customer", "cat")
+    assert trail.returncode == 0, trail.stderr
+    lines = trail.stdout.splitlines()
+    assert any("consent granted (sms) by ConsentUpdated cat-1" in x for x in lines)
+    assert any("consent withdrawn (email, promotional) by Unsubscribed cat-3" in x for x in lines)
+    assert any("welcome v1 entry 1: entered on SignedUp cat-2" in x for x in lines)
+    assert any("welcome v1 entry 1: sent email welcome" in x for x in lines)
+    times = [line.split()[0] for line in lines]
+    assert times == sorted(times)  # in time order (whole seconds here: text order is time order)
