@@ -20,6 +20,7 @@ def _register() -> None:
         broker,
         dashboard,
         demo,
+        forget,
         journeys,
         kafka,
         profile,

@@ -27,20 +27,38 @@ def audit_command(
         str | None,
         typer.Option("--journey", help="A journey's trail: which versions ran where, from when."),
     ] = None,
+    erasure: Annotated[
+        str | None,
+        typer.Option("--erasure", help="An erasure request's receipts, one per store."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of text.")] = False,
 ) -> None:
     """Print a customer's or a journey's audit trail (without either: every deploy record)."""
     from app.cli.profile import lookup
-    from app.privacy.audit import customer_trail, deploys
+    from app.privacy.audit import customer_trail, deploys, erasure_receipts
     from app.privacy.export import records_of
     from app.topics.specs import TopicNames
 
-    if customer is not None and journey is not None:
-        typer.echo("give --customer or --journey, not both", err=True)
+    if sum(x is not None for x in (customer, journey, erasure)) > 1:
+        typer.echo("give one of --customer, --journey, --erasure", err=True)
         raise typer.Exit(2)
     settings = load_settings()
     out = sys.stdout
     try:
+        if erasure is not None:
+            receipts = list(erasure_receipts(settings, erasure))
+            for r in receipts:
+                if as_json:
+                    out.write(orjson.dumps(r).decode() + "\n")
+                else:
+                    done = {
+                        k: v for k, v in r.items() if k not in ("kind", "request_id", "store", "at")
+                    }
+                    out.write(f"{r['at']}  {r['store']}: done {orjson.dumps(done).decode()}\n")
+            if not receipts:
+                typer.echo(f"no receipt yet for erasure {erasure!r}", err=True)
+                raise typer.Exit(1)
+            return
         if customer is not None:
             found = lookup(settings, customer)
             if found is None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.core.erasure import before_erasure, is_erasure
 from app.core.identity import IdentityConfig, Link, identifiers_of, resolve
 from app.core.identity_merge import fold_in, retire
 from app.core.journeys.engine import Engine
@@ -54,6 +55,9 @@ class Table(Protocol):
     def put(self, key: str, value: Any | None) -> None:
         """Set a key's value (``None``: delete). Called after every change, in place or not."""
 
+    def items(self) -> Iterable[tuple[str, Any]]:
+        """Every key and value (an erasure looks for the rows a customer owns)."""
+
 
 class DictTable:
     __slots__ = ("data",)
@@ -69,6 +73,9 @@ class DictTable:
             self.data.pop(key, None)
         else:
             self.data[key] = value
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return list(self.data.items())
 
 
 def run_resolved(
@@ -117,6 +124,15 @@ def run_resolved(
         state = states.get(key)
         if state is None:
             state = (new_profile(key), engine.new_state(key))
+        if is_erasure(event):  # core/erasure.py: what is due fires, then nothing is left
+            keep(before_erasure(engine, state[0], state[1], event))
+            states.put(key, None)
+            for ident in [i for i, row in rows.items() if row["c"] == key]:
+                rows.put(ident, None)
+            last = event["ts"]
+            if each is not None:
+                each(count)
+            continue
         keep(handle(state[0], state[1], event))
         states.put(key, state)
         at = last = event["ts"]

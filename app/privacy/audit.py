@@ -1,5 +1,6 @@
-"""The audit trail: what ran (deploy records on ``segue.audit``) and what was decided about a
-customer (their consent changes and outcome records), read back by ``segue audit``.
+"""The audit trail: what ran (deploy records on ``segue.audit``), what was decided about a
+customer (their consent changes and outcome records) and what each store did with an erasure
+request (receipts on ``segue.audit``), read back by ``segue audit``.
 
 Decisions need no record of their own: every send, suppression (with its reason), holdout and
 ``decide`` (every option's score and the choice, "do nothing" included) is already an outcome
@@ -90,14 +91,23 @@ def publish(settings: Settings, record: dict[str, Any]) -> None:
         )
 
 
-def deploys(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Every deploy record on the audit topic, oldest first."""
+def _records(settings: Settings, kind: str) -> Iterator[dict[str, Any]]:
     for msg in read_partitions(settings, TopicNames(settings).audit):
         value = msg.value()
         if value:
             record = orjson.loads(value)
-            if isinstance(record, dict) and record.get("kind") == "deploy":
+            if isinstance(record, dict) and record.get("kind") == kind:
                 yield record
+
+
+def deploys(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every deploy record on the audit topic, oldest first."""
+    return _records(settings, "deploy")
+
+
+def erasure_receipts(settings: Settings, request_id: str) -> Iterator[dict[str, Any]]:
+    """The receipts of one erasure request (one per store that carried it out)."""
+    return (r for r in _records(settings, "erasure") if r.get("request_id") == request_id)
 
 
 def customer_trail(

@@ -40,6 +40,11 @@ class StoreTable:
     def flush(self) -> None:
         self._store.write(self._store.changes(), None)
 
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Every key and value, from disk (after a flush): an erasure's scan of the rows."""
+        self.flush()
+        return self._store.items()
+
     def values(self) -> Iterator[Any]:
         """Every value, decoded from disk (after a flush): the end of a replay walks them."""
         self.flush()

@@ -28,7 +28,7 @@ from app.core.delivery import receipts
 from app.core.delivery.action import decode_action, partial_action
 from app.core.delivery.errors import PermanentError
 from app.core.dlq import dlq_record
-from app.core.timeutil import TimeFormatError, parse_duration, parse_rfc3339
+from app.core.timeutil import TimeFormatError, format_ms, parse_duration, parse_rfc3339
 from app.kafka_io import make_consumer, make_producer
 from app.settings import Settings
 from app.sinks import metrics
@@ -213,8 +213,26 @@ class SinkWorker:
 
     # -- one action --------------------------------------------------------------------------
 
+    def _erase(self, request: dict[str, Any]) -> None:
+        """An erasure request (docs/privacy.md), in the customer's partition order: forget
+        their actions in the dedupe store; a receipt to segue.audit."""
+        forgotten = self.store.forget_customer(str(request["customer_id"]))
+        receipt = {
+            "kind": "erasure",
+            "request_id": request["request_id"],
+            "store": f"sink:{self.channel}",
+            "at": format_ms(self.clock.wall_ms()),
+            "actions_forgotten": forgotten,
+        }
+        self.producer.produce(
+            TopicNames(self.settings).audit, key=b"erasure", value=orjson.dumps(receipt)
+        )
+
     def handle(self, msg: Message) -> None:
         raw = msg.value()
+        if raw is not None and raw.startswith(b'{"op":"erase"'):  # the journey agent's
+            self._erase(orjson.loads(raw))
+            return
         try:
             action = decode_action(raw, self.channel)
         except PermanentError as exc:
@@ -239,7 +257,8 @@ class SinkWorker:
             # with the same idempotency key / Message-ID, so the provider can drop the copy.
             metrics.RESENT_AFTER_CRASH.labels(self.channel).inc()
             log.warning("action %s: send was cut off by a crash; sending again", action_id)
-        self.store.put(action_id, PENDING, self.clock.wall_ms())
+        customer = str(action["customer_id"])
+        self.store.put(action_id, PENDING, self.clock.wall_ms(), customer=customer)
         profile = action.get("profile") if isinstance(action.get("profile"), dict) else None
         if profile is None and self.profiles is not None:
             if not self.profiles.wait_for(action, self.sinks.snapshot_wait_ms / 1000):
@@ -247,7 +266,9 @@ class SinkWorker:
             profile = self.profiles.get(action["customer_id"])
         result = self.delivery.deliver(action, profile)
         self._crash_point("sent")
-        self.store.put(action_id, result.status, self.clock.wall_ms(), reason=result.reason)
+        self.store.put(
+            action_id, result.status, self.clock.wall_ms(), reason=result.reason, customer=customer
+        )
         self._crash_point("recorded")
         if result.status == SENT:
             metrics.DELIVERED.labels(self.channel).inc()

@@ -37,6 +37,7 @@ knows no Kafka: rows are reached through :class:`RowStore`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,12 +46,16 @@ import orjson
 from prometheus_client import Counter
 
 from app.core.identity import ANONYMOUS, IdentityConfig, Link, apply_link, identifiers_of
+from app.core.timeutil import format_ms
 from app.partitioner import partition_for
 from app.stream.failures import dead_letter_value, internal_error
+from app.stream.metrics import ERASURES
 from app.stream.sink import Batch, Outlet
 from app.topics.specs import TopicNames
 
 ROUTE, PROBE, CLAIM = "route", "probe", "claim"
+#: an erasure (the journey agent's): the identifier's row goes if the customer owns it
+FORGET = "forget"
 LINKED, MERGE_OUT, MERGE_IN = "linked", "merge-out", "merge-in"
 #: (identifier, customer) claims remembered as already sent (a claim repeated changes nothing)
 CLAIMS_REMEMBERED = 200_000
@@ -71,7 +76,8 @@ _ANON = ANONYMOUS + ":"
 
 class RowStore(Protocol):
     def get_row(self, handle: Any, ident: str) -> Link | None: ...
-    def put_row(self, handle: Any, ident: str, row: Link) -> None: ...
+    def put_row(self, handle: Any, ident: str, row: Link | None) -> None:
+        """Write an identifier's row (None: delete it, a tombstone in the changelog)."""
 
 
 def brief(event: dict[str, Any]) -> dict[str, Any]:
@@ -133,8 +139,9 @@ class Sender:
 
 class Claims:
     """Sends claims, skipping those already sent by this process: a claim sent again finds the
-    row as the first one left it (rows only gain an owner, never lose it), so it would change
-    nothing. Forgetting (a restart, the bound) only costs a repeated, harmless claim."""
+    row as the first one left it (rows only gain an owner, never lose it, but to an erasure),
+    so it would change nothing. Forgetting (a restart, the bound, an erasure) only costs a
+    repeated, harmless claim."""
 
     def __init__(self, send: Sender) -> None:
         self.send_to = send
@@ -166,6 +173,10 @@ class Claims:
         if carry is not None:
             value["carry"] = carry
         self.send_to.identity(out, ident, value)
+
+    def forget(self, customer: str) -> None:
+        """The customer was erased: their rows are gone, so their next claims must be sent."""
+        self._sent = {memo for memo in self._sent if memo[1] != customer}
 
 
 class IngestRouter:
@@ -207,20 +218,27 @@ class _Row:
     handle: Any
     row: Link | None
     dirty: bool = False
+    forgotten: bool = False  # erased: written as a tombstone
 
 
 class IdentityProcessor:
     """The identity agent's work on one batch of ``segue.identity`` records."""
 
     def __init__(
-        self, names: TopicNames, sink: Outlet, partitions: int, config: IdentityConfig
+        self,
+        names: TopicNames,
+        sink: Outlet,
+        partitions: int,
+        config: IdentityConfig,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.names = names
         self.sink = sink
         self.config = config
         self.send_to = Sender(names, sink, partitions)
         self.claims = Claims(self.send_to)
-        self._handled = {op: IDENTITY_OPS.labels(op) for op in (ROUTE, PROBE, CLAIM)}
+        self._handled = {op: IDENTITY_OPS.labels(op) for op in (ROUTE, PROBE, CLAIM, FORGET)}
 
     def apply(self, items: list[Any], store: RowStore) -> tuple[Batch, Callable[[], None]]:
         """Route the batch and produce its outputs; the returned ``finish()`` writes its rows
@@ -249,6 +267,8 @@ class IdentityProcessor:
                     self._probe(out, rows, store, item, value)
                 elif op == CLAIM:
                     self._claim(out, rows, store, item, value)
+                elif op == FORGET:
+                    self._forget(out, rows, store, item, value)
             except Exception as exc:  # a bug of ours: the record to the DLQ, the partition goes on
                 key = value.get("event", {}).get("key") or str(value.get("identifier", ""))
                 dead_letter_value(
@@ -263,7 +283,7 @@ class IdentityProcessor:
 
         def finish() -> None:
             for ident, held in rows.items():
-                if held.dirty and held.row is not None:
+                if held.dirty and (held.row is not None or held.forgotten):
                     store.put_row(held.handle, ident, held.row)
 
         return out, finish
@@ -341,6 +361,25 @@ class IdentityProcessor:
             self._forward(out, hop(carry, item.partition), owner)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _forget(
+        self, out: Batch, rows: dict[str, _Row], store: RowStore, item: Any, value: dict[str, Any]
+    ) -> None:
+        """An erasure: the identifier's row goes if the erased customer still owns it (a row
+        another customer owns now is theirs); a receipt goes to segue.audit either way."""
+        held = self._held(rows, store, item, value["identifier"])
+        deleted = held.row is not None and held.row.get("c") == value["customer"]
+        if deleted:
+            held.row, held.dirty, held.forgotten = None, True, True
+        receipt = {
+            "kind": "erasure",
+            "request_id": value["request_id"],
+            "store": "identity",
+            "at": format_ms(int(self.clock() * 1000)),
+            "rows_deleted": int(deleted),
+        }
+        self.sink.produce(out, self.names.audit, b"erasure", orjson.dumps(receipt))
+        ERASURES.labels("identity").inc()
 
     @staticmethod
     def _held(rows: dict[str, _Row], store: RowStore, item: Any, ident: str) -> _Row:

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import orjson
 from prometheus_client import Counter, Gauge
 
+from app.core.erasure import before_erasure, is_erasure
 from app.core.identity_merge import fold_in, retire
 from app.core.journeys import Engine, Outcome
 from app.core.journeys.state import next_due
@@ -78,6 +79,10 @@ CLOCK_STEP_MS = 1_000
 MAX_IDS = 32
 #: merged anonymous keys remembered per customer (the merge-in redelivery guard)
 MAX_MERGED = 64
+#: the op that erases a merged-away key's record (sent by the customer's erasure)
+ERASE = "erase"
+#: positions of an erasure's identity records: offset * this + n (more than MAX_IDS + MAX_MERGED)
+ERASE_FANOUT = 128
 
 
 def clock_key(partition: int) -> str:
@@ -105,7 +110,9 @@ class Clocks(Protocol):
 
 class Store(Protocol):
     def get_record(self, handle: Any, key: str) -> dict[str, Any] | None: ...
-    def put_record(self, handle: Any, key: str, record: dict[str, Any]) -> None: ...
+    def put_record(self, handle: Any, key: str, record: dict[str, Any] | None) -> None:
+        """Write a customer's record (None: delete it, a tombstone in the changelog)."""
+
     def get_timer(self, handle: Any, key: str) -> int | None: ...
     def put_timer(self, handle: Any, key: str, due: int | None) -> None: ...
 
@@ -122,6 +129,7 @@ class Slot:
     fresh: bool = False  # no stored record: made for this batch
     heal: bool = False  # a redelivery was skipped: re-check the timers table against the state
     stuck: bool = False  # its due tick failed (a bug): not scheduled again until its next event
+    erased: bool = False  # an erasure request ran: a tombstone unless later events refilled it
 
 
 @dataclass
@@ -175,7 +183,10 @@ class JourneyProcessor:
         latency: LatencyTracker,
         clock: Callable[[], float] = time.time,
         partitions: int = 4,
+        on_erased: Callable[[str], None] | None = None,
     ) -> None:
+        #: told of each erased customer (ingest's memory of the claims it sent)
+        self.on_erased = on_erased
         self.partitions = partitions
         self.engine = engine
         self.names = names
@@ -219,6 +230,10 @@ class JourneyProcessor:
             # A record that fails here is a bug of ours: it goes to the DLQ and the partition
             # goes on (the customer's state keeps what the engine changed before the error).
             try:
+                if value.get("op") == ERASE:  # a merged-away key of an erased customer
+                    slot.record = self._fresh(key)
+                    slot.erased = slot.dirty = True
+                    continue
                 if "merged_into" in record:
                     self._to_survivor(record, value, item, out)
                     slot.dirty = True
@@ -242,6 +257,9 @@ class JourneyProcessor:
                     if applied_before(record, value):
                         metrics.REDELIVERED_SKIPPED.inc()
                         slot.heal = True
+                        continue
+                    if is_erasure(value):
+                        self._erase(key, slot, value, item, out)
                         continue
                     outcome = engine.handle_event(record["profile"], record["journeys"], value)
                     if outcome.duplicates:  # nothing changed but the offset guard's record
@@ -281,7 +299,9 @@ class JourneyProcessor:
         for key, slot in slots.items():
             jstate = slot.record.get("journeys")
             due = next_due(jstate) if jstate is not None and not slot.stuck else None
-            if slot.dirty:
+            if slot.erased and not slot.record["profile"]["counts"]:
+                store.put_record(slot.handle, key, None)  # nothing since: a tombstone
+            elif slot.dirty:
                 store.put_record(slot.handle, key, slot.record)
             if due != slot.due_before or (slot.heal and store.get_timer(slot.handle, key) != due):
                 store.put_timer(slot.handle, key, due)
@@ -325,6 +345,81 @@ class JourneyProcessor:
             partition=partition_for(kbytes, self.partitions),
             internal=True,
         )
+
+    # -- erasure (core/erasure.py, docs/privacy.md) -------------------------------------------
+
+    def _erase(
+        self, key: str, slot: Slot, request: dict[str, Any], item: Item, out: Outputs
+    ) -> None:
+        """Carry out an erasure request: what is due fires, then the profile, journey state and
+        timer go (tombstones at the checkpoint), and the customer's other stores are told: each
+        identifier's row (segue.identity), each merged anonymous key's record (customer-events),
+        the sinks' dedupe stores (every action topic). A receipt per store goes to segue.audit."""
+        record = slot.record
+        outcome = before_erasure(self.engine, record["profile"], record["journeys"], request)
+        self._emit(outcome, key, item.partition, None, out)
+        request_id = str(request["properties"].get("request_id") or request["event_id"])
+        merged = list(record.get("merged") or ())
+        # (a merged visitor's anonymous id is usually among the linked ones already)
+        identifiers = list(
+            dict.fromkeys([*(record.get("ids") or ()), *(f"anonymous_id:{a}" for a in merged)])
+        )
+        slot.record = self._fresh(key)
+        slot.erased = slot.dirty = True
+        position = item.offset * ERASE_FANOUT
+        for n, ident in enumerate(identifiers):
+            kbytes = ident.encode()
+            forget = {
+                "op": "forget",
+                "identifier": ident,
+                "customer": key,
+                "request_id": request_id,
+                "from": [f"e{item.partition}", position + n],
+            }
+            self.sink.produce(
+                out.batch,
+                self.names.identity,
+                kbytes,
+                orjson.dumps(forget),
+                partition=partition_for(kbytes, self.partitions),
+                internal=True,
+            )
+        for anonymous in merged:
+            kbytes = anonymous.encode()
+            self.sink.produce(
+                out.batch,
+                self.names.customer_events,
+                kbytes,
+                orjson.dumps({"op": ERASE, "key": anonymous, "request_id": request_id}),
+                partition=partition_for(kbytes, self.partitions),
+                internal=True,
+            )
+        kbytes = key.encode()
+        for topic in self.names.actions.values():
+            self.sink.produce(
+                out.batch,
+                topic,
+                kbytes,
+                orjson.dumps({"op": ERASE, "customer_id": key, "request_id": request_id}),
+            )
+        receipt = {
+            "kind": "erasure",
+            "request_id": request_id,
+            "store": "profiles",
+            "at": format_ms(int(self.clock() * 1000)),
+            "identity_rows_asked": len(identifiers),
+            "merged_keys_asked": len(merged),
+        }
+        self.sink.produce(out.batch, self.names.audit, b"erasure", orjson.dumps(receipt))
+        metrics.ERASURES.labels("profiles").inc()
+        if self.on_erased is not None:
+            self.on_erased(key)
+
+    def _fresh(self, key: str) -> dict[str, Any]:
+        """The record a key starts again from after an erasure."""
+        record = new_record(key)
+        record["journeys"] = self.engine.new_state(key)
+        return record
 
     @staticmethod
     def _add_id(record: dict[str, Any], ident: str) -> None:

@@ -48,3 +48,8 @@ def child(metric: Any, *labels: str) -> Any:
     if found is None:
         found = _children[key] = metric.labels(*labels)
     return found
+
+
+ERASURES = Counter(
+    "segue_erasures_total", "Erasure requests carried out, per store (docs/privacy.md)", ["store"]
+)

@@ -27,7 +27,7 @@ class PartitionRows:
         row: Link | None = handle.get(ident)
         return row
 
-    def put_row(self, handle: PartitionStore, ident: str, row: Link) -> None:
+    def put_row(self, handle: PartitionStore, ident: str, row: Link | None) -> None:
         handle.put(ident, row)
 
 

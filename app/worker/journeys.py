@@ -44,7 +44,7 @@ class PartitionStores:
         record: dict[str, Any] | None = handle.profiles.get(key)
         return record
 
-    def put_record(self, handle: Here, key: str, record: dict[str, Any]) -> None:
+    def put_record(self, handle: Here, key: str, record: dict[str, Any] | None) -> None:
         handle.profiles.put(key, record)
 
     def get_timer(self, handle: Here, key: str) -> int | None:

@@ -97,6 +97,7 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
     sink = RuntimeSink(runtime.producer)
     latency = LatencyTracker(settings.latency_budget_ms)
     config = settings.identity_config
+    router = IngestRouter(names, sink, settings.partitions, config)
     journeys = JourneyProcessor(
         engine,
         names,
@@ -104,8 +105,8 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         PartitionClocks(),
         latency,
         partitions=settings.partitions,
+        on_erased=router.claims.forget,
     )
-    router = IngestRouter(names, sink, settings.partitions, config)
     window = settings.event_time_window
 
     def admit(out: Batch, message: Any, partition: int) -> dict[str, Any] | None:

@@ -14,10 +14,14 @@ provider exactly once, with an agent ticket that carries the full context the co
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from app.core.journeys import Engine, load_journeys, load_policies
 from app.core.timeutil import format_ms, parse_rfc3339
@@ -31,7 +35,7 @@ from tests.integration.live_support import (
     wait_for_state,
 )
 from tests.integration.sink_support import sinks_to_real_providers
-from tests.integration.support import Deployment, WorkerProcess
+from tests.integration.support import ROOT, Deployment, WorkerProcess
 from tests.sink_servers import HttpRecorder, SmtpRecorder
 
 HERE = Path(__file__).parent
@@ -175,3 +179,40 @@ def test_events_flow_through_journeys_and_sinks_to_real_providers_and_back(
     # The worker folded every receipt: profiles, journey states and timers are the core's.
     wait_for_state(deployment, worker, expected)
     assert set(expected.timers()) == {f"c-{CUSTOMERS}"}  # the refused one waits for a receipt
+
+
+def test_an_erasure_reaches_the_sinks_dedupe_stores(
+    deployment: Deployment, start_worker: Any
+) -> None:
+    """`segue forget`: each running sink forgets the customer's delivered actions, in the
+    customer's partition order, and says so on segue.audit (by request id, nothing else)."""
+    start = int(time.time() * 1000) - 60_000
+    events = [e for e in scripted_events(start) if e["customer_id"] in ("c-1", "c-2")]
+    start_worker("0", "--journeys", str(JOURNEYS), "--policies", str(POLICIES))
+    with sinks_to_real_providers(deployment, SECRET) as (smtp, _http, sinks):
+        produce_events(deployment, events)
+        sinks[0].wait_for("both emails delivered", lambda: len(smtp.action_ids()) == 2, 120)
+        done = subprocess.run(
+            [sys.executable, "-m", "app", "forget", "c-1"],
+            cwd=ROOT,
+            env=deployment.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        request = done.stdout.strip()
+        audit = TopicNames(deployment.settings).audit
+
+        def receipts() -> dict[str, dict[str, Any]]:
+            found = read_values(deployment, [audit])
+            return {r["store"]: r for r in found if r.get("request_id") == request}
+
+        sinks[0].wait_for(
+            "every running sink's receipt",
+            lambda: {"sink:email", "sink:agent", "sink:webhook"} <= set(receipts()),
+            120,
+        )
+    got = receipts()
+    assert got["sink:email"]["actions_forgotten"] == 1  # c-1's email, not c-2's
+    assert "c-1" not in orjson.dumps(list(got.values())).decode()

@@ -368,3 +368,26 @@ def test_batches_processed_again_after_a_crash_change_nothing() -> None:
         }, seed
         assert owners(crashy.rows.rows) == owners(calm.rows.rows), seed
         assert crashy.actions() == calm.actions(), seed
+
+
+def test_claims_of_an_erased_customer_are_sent_again() -> None:
+    """An erasure deletes the customer's rows: ingest must not skip their next claims as
+    already sent (Claims remembers what it sent)."""
+    from app.stream.identity_agent import Claims
+
+    sent: list[tuple[str, str]] = []
+
+    class Recorder:
+        def identity(self, _out: object, ident: str, value: dict[str, Any]) -> None:
+            sent.append((ident, value["customer"]))
+
+    claims = Claims(Recorder())  # type: ignore[arg-type]
+    event = {"event_id": "e", "type": "Identify", "ts": 1, "timestamp": "x", "key": "c-1"}
+    for _ in range(2):
+        claims.send(None, "email_hash:x", "c-1", "customer_id", event)  # type: ignore[arg-type]
+        claims.send(None, "email_hash:y", "c-2", "customer_id", event)  # type: ignore[arg-type]
+    assert sent == [("email_hash:x", "c-1"), ("email_hash:y", "c-2")]  # repeats skipped
+    claims.forget("c-1")
+    claims.send(None, "email_hash:x", "c-1", "customer_id", event)  # type: ignore[arg-type]
+    claims.send(None, "email_hash:y", "c-2", "customer_id", event)  # type: ignore[arg-type]
+    assert sent[2:] == [("email_hash:x", "c-1")]

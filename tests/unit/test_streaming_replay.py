@@ -19,6 +19,7 @@ from app.core.identity_replay import replay_resolved
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
 from app.core.journeys.replay import ReplayError, dump_lines, replay
+from app.core.timeutil import format_ms
 from app.models.scorer import load_scorer
 from app.replay.sorter import ExternalSorter
 from app.replay.sources import SourceError, parse_offsets
@@ -30,9 +31,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @cache
 def traffic() -> tuple[bytes, ...]:
-    """Two simulated hours with identities and the odd exact copy (a producer's retry)."""
+    """Two simulated hours with identities, the odd exact copy (a producer's retry) and a few
+    erasure requests an hour in."""
     events = list(simulate(11, 3.0, 2 * 3600.0, DEFAULT_START_MS))  # type: ignore[arg-type]
     events += events[::97]  # copies: the same id again, dropped once each
+    customers = sorted({e["customer_id"] for e in events if e.get("customer_id")})[::40]
+    events += [
+        {
+            "event_id": f"erase-{c}",
+            "type": "ErasureRequested",
+            "customer_id": c,
+            "timestamp": format_ms(DEFAULT_START_MS + 3_600_000),
+            "properties": {},
+        }
+        for c in customers
+    ]
     return tuple(orjson.dumps(e) for e in events)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from app.core.envelope import InvalidEvent, validate_event
+from app.core.erasure import before_erasure, is_erasure
 from app.core.journeys.engine import Engine
 from app.core.profile import new_profile
 from app.core.timeutil import parse_rfc3339
@@ -44,6 +45,7 @@ class ReplayResult:
     #: outcome records in the order they happened per customer (``outcome_order`` sorts them)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
+    #: customers whose state is held at the end (an erasure request as the last event: none)
     customers: int = 0
     #: the time the replay ran up to (epoch ms), None for an empty input
     until: int | None = None
@@ -152,7 +154,6 @@ def replay(
         else:
             bucket.append(event)
     result = ReplayResult(actions=[], decisions=[], events=len(ordered))
-    result.customers = len(by_customer)
     result.until = end
     actions, decisions, outcomes = result.actions, result.decisions, result.outcomes
     handle, advance = engine.handle_event, engine.advance
@@ -162,8 +163,14 @@ def replay(
     for key, customer_events in by_customer.items():
         profile = new_profile(key)
         jstate = engine.new_state(key)
+        erased = False  # the customer's last event was an erasure request: nothing is held
         for event in customer_events:
-            out = handle(profile, jstate, event)
+            erased = is_erasure(event)
+            if erased:  # core/erasure.py: what is due fires, then a fresh start
+                out = before_erasure(engine, profile, jstate, event)
+                profile, jstate = new_profile(key), engine.new_state(key)
+            else:
+                out = handle(profile, jstate, event)
             if out.duplicates:
                 result.duplicates += 1
                 continue
@@ -173,6 +180,8 @@ def replay(
                 decisions.extend(out.decisions)
             if out.outcomes:
                 outcomes.extend(out.outcomes)
+        if not erased:
+            result.customers += 1
         if end is not None and jstate["entries"]:
             out = advance(profile, jstate, end)
             actions.extend(out.actions)
