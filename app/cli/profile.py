@@ -18,7 +18,14 @@ import orjson
 import typer
 
 from app.cli import app
-from app.core.identity import ANONYMOUS, CONTEXT_KINDS, EMAIL_HASH, email_key
+from app.core.identity import (
+    ANONYMOUS,
+    CONTEXT_KINDS,
+    EMAIL_HASH,
+    PHONE_HASH,
+    email_key,
+    phone_key,
+)
 from app.kafka_io import read_partitions
 from app.partitioner import partition_for
 from app.privacy.export import export_customer, readable_profile
@@ -71,6 +78,9 @@ def lookup(settings: Settings, identifier: str) -> tuple[str, dict[str, Any]] | 
     if kind == EMAIL_HASH and value:
         # The key the identity core makes of it: email_hash:ann@example.com finds her by hash.
         value = email_key(value)
+        identifier = f"{kind}:{value}"
+    elif kind == PHONE_HASH and value:
+        value = phone_key(value)
         identifier = f"{kind}:{value}"
     if kind in KINDS and value:
         key = owner_of(settings, identifier)

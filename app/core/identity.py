@@ -111,6 +111,29 @@ def email_key(value: str) -> str:
     return hash_email(text)
 
 
+PHONE_HASH = "phone_hash"
+_PHONE_CHARS = frozenset("0123456789+-.() ")
+
+
+def hash_phone(number: str) -> str:
+    """SHA-256 (hex) of a phone number reduced to ``+`` and its digits (``+44 20 7946-0000``
+    and ``+442079460000`` are one number)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return hashlib.sha256(f"+{digits}".encode()).hexdigest()
+
+
+def phone_key(value: str) -> str:
+    """The identity-key value of what a producer sent as ``phone_hash``: a SHA-256 (64 hex
+    digits) as it is; a plain phone number (what an SDK sent by mistake) hashed, so that it is
+    never a key; anything else (another hash) as sent."""
+    text = value.strip()
+    if len(text) == 64 and _HEX_DIGITS.issuperset(text):
+        return text.lower()
+    if _PHONE_CHARS.issuperset(text) and sum(ch.isdigit() for ch in text) >= 6:
+        return hash_phone(text)
+    return text
+
+
 def identifiers_of(event: Mapping[str, Any], config: IdentityConfig) -> list[str]:
     """The event's identifiers that resolve, in priority order (look these up for ``resolve``)."""
     anonymous = event.get("anonymous_id")
@@ -123,6 +146,8 @@ def identifiers_of(event: Mapping[str, Any], config: IdentityConfig) -> list[str
         value = anonymous if kind == ANONYMOUS else extra.get(kind)
         if kind == EMAIL_HASH and isinstance(value, str):
             value = email_key(value) if value.strip() else None
+        elif kind == PHONE_HASH and isinstance(value, str):
+            value = phone_key(value) if value.strip() else None
         if isinstance(value, str) and value:
             found.append(f"{kind}:{value}")
     return found

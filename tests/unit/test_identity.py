@@ -21,6 +21,7 @@ from app.core.identity import (
     email_key,
     hash_email,
     identifiers_of,
+    phone_key,
     resolve,
 )
 
@@ -281,3 +282,13 @@ def test_claims_agree_with_resolve(events: list[dict[str, Any]]) -> None:
                     merges.append(claim.merge)
         assert merges == r.merges
         assert rows == g.rows
+
+
+def test_a_plain_phone_number_is_hashed_before_it_becomes_a_key() -> None:
+    digest = hashlib.sha256(b"+442079460000").hexdigest()
+    assert phone_key("+44 20 7946-0000") == digest
+    assert phone_key("+442079460000") == digest  # one number, however it is written
+    assert phone_key(digest.upper()) == digest  # a hash is taken as the hash
+    assert phone_key("md5:abc123") == "md5:abc123"  # something else: as sent
+    event = {"customer_id": "c", "context": {"identifiers": {"phone_hash": "+44 (20) 7946 0000"}}}
+    assert identifiers_of(event, IdentityConfig()) == [f"phone_hash:{digest}"]
