@@ -13,7 +13,8 @@ import orjson
 import typer
 
 from app.cli import app
-from app.cli.replay import EXIT_SKIPPED, Input, fail, load_engine, run_streaming
+from app.cli.inputs import Before, EventsFile, EventsTopic, Offsets, Since, fail
+from app.cli.replay import EXIT_SKIPPED, Input, load_engine, run_streaming
 from app.core.journeys.replay import ReplayResult
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
@@ -35,23 +36,11 @@ def backtest_command(
     against: Annotated[
         Path, typer.Option("--against", help="B: the journeys as they would be (a folder).")
     ],
-    events: Annotated[
-        Path | None, typer.Option("--events", help="Event envelopes, one JSON a line.")
-    ] = None,
-    topic: Annotated[
-        bool,
-        typer.Option("--topic", help="Read the events from the deployment's events topic."),
-    ] = False,
-    offsets: Annotated[
-        str | None,
-        typer.Option("--offsets", help="With --topic: PARTITION:START-STOP,... (as replay's)."),
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="RFC 3339: only events at or after.")
-    ] = None,
-    before: Annotated[
-        str | None, typer.Option("--before", help="RFC 3339: only events before.")
-    ] = None,
+    events: EventsFile = None,
+    topic: EventsTopic = False,
+    offsets: Offsets = None,
+    since: Since = None,
+    before: Before = None,
     policies: Annotated[Path | None, typer.Option("--policies", help="policies.yaml (A).")] = None,
     against_policies: Annotated[
         Path | None,

@@ -17,13 +17,22 @@ import typer
 from confluent_kafka import KafkaException
 
 from app.cli import app
+from app.cli.inputs import (
+    Before,
+    EventsFile,
+    EventsTopic,
+    Offsets,
+    Since,
+    broker_reason,
+    fail,
+    time_argument,
+)
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
 from app.core.journeys.problems import DefinitionError, DefinitionProblem
 from app.core.journeys.replay import ReplayError
 from app.core.scoring import Scorer
-from app.core.timeutil import TimeFormatError, parse_rfc3339
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer
 from app.replay.sources import FileSource, Source, SourceError, TopicSource, parse_offsets
@@ -36,13 +45,6 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 #: skipped records named one by one on stderr; beyond, only counted
 SHOWN_SKIPS = 20
 EXIT_SKIPPED = 1
-EXIT_INVALID = 2
-
-
-def fail(message: str) -> typer.Exit:
-    """One line on stderr and the exit code of bad input (2)."""
-    typer.echo(message, err=True)
-    return typer.Exit(EXIT_INVALID)
 
 
 def load_engine(
@@ -91,7 +93,7 @@ class Input:
         self.source: Source = (
             FileSource(events) if events is not None else TopicSource(settings, ranges)
         )
-        self.since, self.before = _time("--since", since), _time("--before", before)
+        self.since, self.before = time_argument("--since", since), time_argument("--before", before)
         self.skipped = 0
         self._work = tempfile.TemporaryDirectory(prefix="segue-replay-")
         self.folder = Path(self._work.name)
@@ -130,28 +132,13 @@ class Input:
         except OSError as exc:
             raise fail(f"--events: cannot read {source.describe()}: {exc.strerror}") from None
         except KafkaException as exc:
-            raise fail(f"{command}: cannot read {source.describe()}: {_reason(exc)}") from None
+            raise fail(
+                f"{command}: cannot read {source.describe()}: {broker_reason(exc)}"
+            ) from None
         if self.skipped > SHOWN_SKIPS:
             typer.echo(f"{command}: {self.skipped - SHOWN_SKIPS} more skipped records", err=True)
         self.verbose = verbose
         return sorted_events
-
-
-def _time(option: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_rfc3339(text)
-    except TimeFormatError as exc:
-        raise fail(f"{option}: {exc}") from None
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else None
-    text = str(error.str()) if error is not None and hasattr(error, "str") else str(exc)
-    if "transport" in text.lower() or "timed out" in text.lower():
-        return f"{text} (no broker there? start one with `segue broker start`)"
-    return text
 
 
 def run_streaming(
@@ -167,7 +154,7 @@ def run_streaming(
 ) -> StreamResult:
     """Replay the sorted events into ``outputs`` (exit 2 on a bad --until or an unwritable
     output)."""
-    until_ms = _time("--until", until)
+    until_ms = time_argument("--until", until)
     try:
         return run(
             sorted_events,
@@ -188,31 +175,11 @@ def run_streaming(
 def replay_command(
     journeys: Annotated[Path, typer.Option("--journeys", help="Folder of journey YAML files.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the emitted actions.")],
-    events: Annotated[
-        Path | None, typer.Option("--events", help="Event envelopes, one JSON a line.")
-    ] = None,
-    topic: Annotated[
-        bool,
-        typer.Option(
-            "--topic",
-            help="Read the events from the deployment's events topic (up to its end now) "
-            "instead of a file.",
-        ),
-    ] = False,
-    offsets: Annotated[
-        str | None,
-        typer.Option(
-            "--offsets",
-            help="With --topic: only these offsets, PARTITION:START-STOP (STOP exclusive, "
-            "either may be left out), comma-separated: 0:100-200,1:50-",
-        ),
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="RFC 3339: only events at or after.")
-    ] = None,
-    before: Annotated[
-        str | None, typer.Option("--before", help="RFC 3339: only events before.")
-    ] = None,
+    events: EventsFile = None,
+    topic: EventsTopic = False,
+    offsets: Offsets = None,
+    since: Since = None,
+    before: Before = None,
     policies: Annotated[Path | None, typer.Option("--policies", help="policies.yaml.")] = None,
     until: Annotated[
         str | None,

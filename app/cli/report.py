@@ -19,14 +19,14 @@ import typer
 from confluent_kafka import KafkaException
 
 from app.cli import app
-from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
+from app.cli.inputs import EXIT_INVALID, broker_reason, time_argument
+from app.core.timeutil import format_ms
 from app.report.render import text_summary, write_all
 from app.report.tables import Builder
 from app.report.topics import USELESS, feed_topic, sources
 from app.settings import load_settings
 
 EXIT_SKIPPED = 1
-EXIT_INVALID = 2
 #: where unreadable lines are listed one by one; beyond, only counted
 SHOWN_SKIPS = 20
 
@@ -67,28 +67,6 @@ class Lines:
         self.skipped += 1
         if self.skipped <= SHOWN_SKIPS:
             typer.echo(f"{self.path}:{number}: skipped: {reason}", err=True)
-
-
-def _time(option: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_rfc3339(text)
-    except TimeFormatError as exc:
-        typer.echo(f"{option}: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-
-
-def _bootstrap() -> str:
-    return load_settings().bootstrap_servers
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else None
-    text = str(error.str()) if error is not None and hasattr(error, "str") else str(exc)
-    if "transport" in text.lower() or "timed out" in text.lower():
-        return f"{text} (no broker there? start one with `segue broker start`)"
-    return text
 
 
 @app.command("report")
@@ -133,7 +111,7 @@ def report_command(
     if (outcomes is None) == (not topic):
         typer.echo("give the outcome records: --outcomes FILE or --topic", err=True)
         raise typer.Exit(EXIT_INVALID)
-    since_ms, until_ms = _time("--since", since), _time("--until", until)
+    since_ms, until_ms = time_argument("--since", since), time_argument("--until", until)
     builder = Builder(since_ms, until_ms)
     files: list[Lines] = []
     unusable = 0  # topic records it cannot use (a file's are named line by line)
@@ -151,7 +129,8 @@ def report_command(
         typer.echo(f"cannot read {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     except KafkaException as exc:  # --topic: no broker, or no such topic
-        typer.echo(f"report: cannot read the topics at {_bootstrap()}: {_reason(exc)}", err=True)
+        bootstrap = load_settings().bootstrap_servers
+        typer.echo(f"report: cannot read the topics at {bootstrap}: {broker_reason(exc)}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     report = builder.build()
     report.since = format_ms(since_ms) if since_ms is not None else None

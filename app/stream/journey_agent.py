@@ -336,12 +336,16 @@ class JourneyProcessor:
             via = source.get("via")
             here = f"t{item.partition}"
             forwarded["source"] = {**source, "via": f"{via}.{here}" if via else here}
-        kbytes = survivor.encode()
+        self._to_internal(out, self.names.customer_events, survivor, forwarded)
+
+    def _to_internal(self, out: Outputs, topic: str, key: str, value: dict[str, Any]) -> None:
+        """A record to one of the pipeline's own keyed topics, on the key's partition."""
+        kbytes = key.encode()
         self.sink.produce(
             out.batch,
-            self.names.customer_events,
+            topic,
             kbytes,
-            orjson.dumps(forwarded),
+            orjson.dumps(value),
             partition=partition_for(kbytes, self.partitions),
             internal=True,
         )
@@ -368,7 +372,6 @@ class JourneyProcessor:
         slot.erased = slot.dirty = True
         position = item.offset * ERASE_FANOUT
         for n, ident in enumerate(identifiers):
-            kbytes = ident.encode()
             forget = {
                 "op": "forget",
                 "identifier": ident,
@@ -376,24 +379,10 @@ class JourneyProcessor:
                 "request_id": request_id,
                 "from": [f"e{item.partition}", position + n],
             }
-            self.sink.produce(
-                out.batch,
-                self.names.identity,
-                kbytes,
-                orjson.dumps(forget),
-                partition=partition_for(kbytes, self.partitions),
-                internal=True,
-            )
+            self._to_internal(out, self.names.identity, ident, forget)
         for anonymous in merged:
-            kbytes = anonymous.encode()
-            self.sink.produce(
-                out.batch,
-                self.names.customer_events,
-                kbytes,
-                orjson.dumps({"op": ERASE, "key": anonymous, "request_id": request_id}),
-                partition=partition_for(kbytes, self.partitions),
-                internal=True,
-            )
+            erase = {"op": ERASE, "key": anonymous, "request_id": request_id}
+            self._to_internal(out, self.names.customer_events, anonymous, erase)
         kbytes = key.encode()
         for topic in self.names.actions.values():
             self.sink.produce(
@@ -467,15 +456,7 @@ class JourneyProcessor:
                     "profile": record["profile"],
                     "journeys": record["journeys"],
                 }
-                kbytes = into.encode()
-                self.sink.produce(
-                    out.batch,
-                    self.names.customer_events,
-                    kbytes,
-                    orjson.dumps(merge_in),
-                    partition=partition_for(kbytes, self.partitions),
-                    internal=True,
-                )
+                self._to_internal(out, self.names.customer_events, into, merge_in)
             slot.record = {"sources": record["sources"], "merged_into": into}
 
     def _emit(

@@ -4,8 +4,6 @@ the one `segue report --topic` writes for the same records."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -27,6 +25,7 @@ from tests.integration.live_support import (
     wait_for_state,
 )
 from tests.integration.support import ROOT, Deployment
+from tests.integration.test_cli import segue
 
 SHOTS = ROOT / "test-output"
 DAY_MS = 86_400_000
@@ -83,14 +82,7 @@ def test_the_dashboard_serves_the_live_report_and_the_workers_view(
 
         # the same report as `segue report --topic` on the same records
         folder = tmp_path / "report"
-        done = subprocess.run(
-            [sys.executable, "-m", "app", "report", "--topic", "--out", str(folder)],
-            cwd=ROOT,
-            env=deployment.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = segue(deployment.env, "report", "--topic", "--out", str(folder))
         assert done.returncode == 0, done.stderr
         wanted = orjson.loads((folder / "report.json").read_bytes())
         time.sleep(1.1)  # past the rebuild period: the next read builds from every record

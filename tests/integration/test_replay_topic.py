@@ -4,7 +4,6 @@ offsets, give the bytes a replay of the same events from a file gives."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -12,26 +11,16 @@ import pytest
 
 from app.topics.specs import TopicNames
 from tests.integration.live_support import JOURNEYS, POLICIES, journey_events
-from tests.integration.support import ROOT, Deployment, envelope_bytes
+from tests.integration.support import Deployment, envelope_bytes
+from tests.integration.test_cli import segue
 
 START_MS = 1_795_000_000_000
-
-
-def segue(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def replay(deployment: Deployment, out: Path, *source: str) -> subprocess.CompletedProcess[str]:
     out.mkdir()
     return segue(
-        deployment,
+        deployment.env,
         "replay",
         *source,
         *("--journeys", str(JOURNEYS), "--policies", str(POLICIES)),

@@ -14,8 +14,6 @@ provider exactly once, with an agent ticket that carries the full context the co
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,7 +33,8 @@ from tests.integration.live_support import (
     wait_for_state,
 )
 from tests.integration.sink_support import sinks_to_real_providers
-from tests.integration.support import ROOT, Deployment, WorkerProcess
+from tests.integration.support import Deployment, WorkerProcess
+from tests.integration.test_cli import segue
 from tests.sink_servers import HttpRecorder, SmtpRecorder
 
 HERE = Path(__file__).parent
@@ -192,14 +191,7 @@ def test_an_erasure_reaches_the_sinks_dedupe_stores(
     with sinks_to_real_providers(deployment, SECRET) as (smtp, _http, sinks):
         produce_events(deployment, events)
         sinks[0].wait_for("both emails delivered", lambda: len(smtp.action_ids()) == 2, 120)
-        done = subprocess.run(
-            [sys.executable, "-m", "app", "forget", "c-1"],
-            cwd=ROOT,
-            env=deployment.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = segue(deployment.env, "forget", "c-1")
         assert done.returncode == 0, done.stderr
         request = done.stdout.strip()
         audit = TopicNames(deployment.settings).audit

@@ -1,0 +1,63 @@
+"""What replay, backtest and report share on their command lines: the options that choose the
+events (a file or the events topic, offsets, an event-time window), RFC 3339 arguments, and the
+one-line wording of a broker that cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from confluent_kafka import KafkaException
+
+from app.core.timeutil import TimeFormatError, parse_rfc3339
+
+#: bad arguments, unreadable files, no broker
+EXIT_INVALID = 2
+
+EventsFile = Annotated[
+    Path | None, typer.Option("--events", help="Event envelopes, one JSON a line.")
+]
+EventsTopic = Annotated[
+    bool,
+    typer.Option(
+        "--topic",
+        help="Read the events from the deployment's events topic (up to its end now) "
+        "instead of a file.",
+    ),
+]
+Offsets = Annotated[
+    str | None,
+    typer.Option(
+        "--offsets",
+        help="With --topic: only these offsets, PARTITION:START-STOP (STOP exclusive, "
+        "either may be left out), comma-separated: 0:100-200,1:50-",
+    ),
+]
+Since = Annotated[str | None, typer.Option("--since", help="RFC 3339: only events at or after.")]
+Before = Annotated[str | None, typer.Option("--before", help="RFC 3339: only events before.")]
+
+
+def fail(message: str) -> typer.Exit:
+    """One line on stderr and the exit code of bad input (2)."""
+    typer.echo(message, err=True)
+    return typer.Exit(EXIT_INVALID)
+
+
+def time_argument(option: str, text: str | None) -> int | None:
+    """Epoch ms of an RFC 3339 option's value (None if not given); exit 2 with one line if bad."""
+    if text is None:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except TimeFormatError as exc:
+        raise fail(f"{option}: {exc}") from None
+
+
+def broker_reason(exc: KafkaException) -> str:
+    """Why the broker could not be read, in one line (with what to do when it is not there)."""
+    error = exc.args[0] if exc.args else None
+    text = str(error.str()) if error is not None and hasattr(error, "str") else str(exc)
+    if "transport" in text.lower() or "timed out" in text.lower():
+        return f"{text} (no broker there? start one with `segue broker start`)"
+    return text
