@@ -23,6 +23,7 @@ def test_no_file_means_defaults() -> None:
         "categories": DEFAULT_CATEGORIES,
         "global_control": None,
         "consent": {},
+        "reachability": {},
     }
 
 

@@ -66,6 +66,10 @@ def policies_with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
             "action": quiet.get("action", "defer"),
         },
         "consent": dict(doc.get("consent") or {}),
+        "reachability": {
+            channel: [names] if isinstance(names, str) else list(names)
+            for channel, names in (doc.get("reachability") or {}).items()
+        },
         "categories": {
             name: {
                 "suppress_when": (categories.get(name) or {}).get("suppress_when"),

@@ -1,6 +1,7 @@
 """Business policies compiled from ``policies.yaml`` (or none: consent still applies).
 
-The checks a send passes, in the spec's order: consent, category suppression, quiet hours,
+The checks a send passes, in the spec's order: consent (and unsubscribe), reachability (where
+the policies declare the address a channel needs), category suppression, quiet hours,
 frequency caps. The first three depend only on the customer at that moment; the caps depend on
 the sends emitted before, so they are applied to a moment's collected sends in arbitration order
 (see ``arbitration``).
@@ -53,6 +54,7 @@ class Policies:
         "control_share",
         "opt_in_sends",
         "quiet",
+        "reachability",
         "window",
     )
 
@@ -82,6 +84,8 @@ class Policies:
         self.categories = categories
         #: (channel, category) pairs whose sends need an explicit grant (``opt_in``)
         self.opt_in_sends = _opt_in_sends(raw)
+        #: channel -> the profile attributes any one of which addresses a send on it
+        self.reachability = _reachability(raw)
         control = raw.get("global_control") or {}
         #: the global control group: this share of customers gets no send of these categories
         self.control_share = float(control.get("share") or 0.0)
@@ -91,6 +95,17 @@ class Policies:
         """Whether a send on ``channel`` of ``category`` needs ``profile.consent[channel]``
         to be true (opt-in) rather than only not false (opt-out)."""
         return (channel, category) in self.opt_in_sends
+
+    def unreachable(self, channel: str, attributes: dict[str, Any], data: Any) -> bool:
+        """Whether a send on ``channel`` has no address: none of the attributes the policies
+        name for it is set in the profile (or in the step's ``data``, which a sink reads too)."""
+        names = self.reachability.get(channel)
+        if not names:
+            return False
+        for name in names:
+            if attributes.get(name) or (type(data) is dict and data.get(name)):
+                return False
+        return True
 
     def category(self, name: str) -> Category:
         return self.categories.get(name, _NO_CATEGORY)
@@ -120,6 +135,19 @@ class Policies:
 
 CHANNELS = ("email", "sms", "push", "webhook", "in_app", "agent")
 CATEGORIES = ("promotional", "transactional", "service")
+
+
+def _reachability(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``reachability: {CHANNEL: ATTRIBUTE | [ATTRIBUTE, ...]}``: the profile attributes a
+    send on that channel is addressed by. Channels not named need none (an SMS or push provider
+    addressed by customer id, a webhook, a live agent); without the block nothing is checked,
+    as the spec's default rule says."""
+    table = raw.get("reachability") or {}
+    return {
+        str(channel): (names,) if isinstance(names, str) else tuple(str(n) for n in names)
+        for channel, names in table.items()
+        if names
+    }
 
 
 def _opt_in_sends(raw: dict[str, Any]) -> frozenset[tuple[str, str]]:

@@ -369,7 +369,8 @@ class MomentRun:
     def _reach_send(
         self, j: Journey, entry: dict[str, Any], step: Step, spec: dict[str, Any]
     ) -> bool:
-        """Consent, category, quiet hours; True when the send (and its entry) is deferred."""
+        """Consent, reachability, category, quiet hours; True when the send (and its entry) is
+        deferred."""
         m = self.moment
         policies = self.engine.policies
         channel = spec["ch"]
@@ -379,6 +380,11 @@ class MomentRun:
             return False
         if unsubscribed_from(m.profile, channel, j.category):
             self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "unsubscribed")
+            return False
+        if policies.reachability and policies.unreachable(
+            channel, m.profile["attributes"], spec["data"]
+        ):
+            self._decide(self._record(j, entry, step, spec), entry, SUPPRESSED, "unreachable")
             return False
         category = policies.category(j.category)
         if category.suppress_when is not None and m.test(category.suppress_when, entry):

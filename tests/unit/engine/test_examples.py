@@ -37,6 +37,14 @@ def ev(eid: str, etype: str, when: str, customer: str, **props: Any) -> dict[str
     }
 
 
+def addressed(*customers: str) -> list[dict[str, Any]]:
+    """Identify events giving each customer an email address before day 0's events: the
+    example policies suppress an email to a profile without one (reason unreachable)."""
+    return [
+        ev(f"id-{c}", "Identify", f"{D}T08:00:00Z", c, email=f"{c}@example.com") for c in customers
+    ]
+
+
 def cli_replay(tmp_path: Path, events: list[dict[str, Any]], until: str) -> list[dict[str, Any]]:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
@@ -96,6 +104,7 @@ def test_cart_recovery(tmp_path: Path) -> None:
 def test_onboarding(tmp_path: Path) -> None:
     assert u("onboarding:pick_nudge:c-2") < 0.5  # c-2 draws email_tips (share 50/100)
     events = [
+        *addressed("c-1"),
         # c-1: welcome at once; completes a step at 11:00 -> on_event: celebrate (in_app).
         # step "profile" is not the goal's "activate_service": the entry stays open.
         ev("e-1", "SignedUp", f"{D}T10:00:00Z", "c-1", plan="pro"),
@@ -103,17 +112,20 @@ def test_onboarding(tmp_path: Path) -> None:
         # c-1 signs up again: reentry once -> ignored.
         ev("e-3", "SignedUp", f"{D}T12:00:00Z", "c-1", plan="pro"),
         # c-2: welcome; the 2d wait_for times out -> split -> email_tips at D2 10:00;
-        # wait 3d -> no OnboardingStepCompleted in counts -> offer_help at D5 10:00.
+        # wait 3d -> no OnboardingStepCompleted in counts -> offer_help at D5 10:00. c-2 has
+        # no email address: each of those emails is suppressed (unreachable) and the entry
+        # moves on as if it had been sent.
         ev("e-4", "SignedUp", f"{D}T10:00:00Z", "c-2", plan="basic"),
     ]
     records = cli_replay(tmp_path, events, f"{D7}T00:00:00Z")
     assert summary(records) == [
         (f"{D}T10:00:00Z", "c-1", "onboarding", "welcome", "email", "emitted"),
-        (f"{D}T10:00:00Z", "c-2", "onboarding", "welcome", "email", "emitted"),
+        (f"{D}T10:00:00Z", "c-2", "onboarding", "welcome", "email", "suppressed"),
         (f"{D}T11:00:00Z", "c-1", "onboarding", "celebrate", "in_app", "emitted"),
-        (f"{D2}T10:00:00Z", "c-2", "onboarding", "tips_email", "email", "emitted"),
-        (f"{D5}T10:00:00Z", "c-2", "onboarding", "offer_help", "email", "emitted"),
+        (f"{D2}T10:00:00Z", "c-2", "onboarding", "tips_email", "email", "suppressed"),
+        (f"{D5}T10:00:00Z", "c-2", "onboarding", "offer_help", "email", "suppressed"),
     ]
+    assert {r["reason"] for r in records if r["customer_id"] == "c-2"} == {"unreachable"}
     by_step = {(r["customer_id"], r["step"]): r for r in records}
     assert by_step["c-1", "welcome"]["data"] == {"plan": "pro"}
     assert by_step["c-2", "welcome"]["variant"] is None  # before the split
@@ -157,7 +169,7 @@ def test_failed_payment_rescue(tmp_path: Path) -> None:
         ),
         ev("e-5", "PaymentSucceeded", f"{D1}T01:00:00Z", "c-3", order_id="o-999", amount=1.0),
     ]
-    records = cli_replay(tmp_path, events, f"{D3}T00:00:00Z")
+    records = cli_replay(tmp_path, [*addressed("c-1", "c-2", "c-3"), *events], f"{D3}T00:00:00Z")
     assert summary(records) == [
         (f"{D}T10:00:00Z", "c-1", "failed_payment_rescue", "retry_link", "sms", "emitted"),
         (f"{D}T10:00:00Z", "c-2", "failed_payment_rescue", "retry_link", "sms", "emitted"),
@@ -197,6 +209,7 @@ def test_churn_save_is_silent_without_a_model(tmp_path: Path) -> None:
 def test_churn_save_with_scores(churn: float, charges: float, expected: list[Any]) -> None:
     engine = Engine(load_journeys(JOURNEYS_DIR), load_policies(POLICIES), FixedScorer(churn=churn))
     events = [
+        *addressed("c-1"),
         ev(
             "e-1",
             "ProfileUpdated",
@@ -215,6 +228,7 @@ def test_churn_save_with_scores(churn: float, charges: float, expected: list[Any
 
 def test_missed_appointment(tmp_path: Path) -> None:
     events = [
+        *addressed("c-1", "c-2", "c-3"),
         # c-1 has phone service: sms after 30m, email 1d later, a call 3d after that.
         ev("e-0", "ProfileUpdated", f"{D}T09:00:00Z", "c-1", phone_service="Yes"),
         ev("e-1", "AppointmentMissed", f"{D}T10:00:00Z", "c-1", appointment_id="a-1"),
@@ -257,6 +271,7 @@ def test_promo_quiet_while_ticket(tmp_path: Path) -> None:
         "page_value": 12.5,
     }
     events = [
+        *addressed("c-1", "c-2", "c-3", "c-5", "c-6"),
         # c-1: engaged view, no ticket: offer after 1h, reminder (push) 2d later.
         ev("e-1", "ProductViewed", f"{D}T10:00:00Z", "c-1", **view),
         # c-2: ticket open at 11:00 -> waits for it to close (15:00) -> offer at 15:00,

@@ -46,6 +46,57 @@ def test_consent_granted_again_allows_sends() -> None:
     assert [a["step"] for a in run([j], events).actions] == ["by_sms"]
 
 
+# -- reachability --------------------------------------------------------------------------------
+
+
+def test_a_send_without_the_channels_address_is_unreachable_and_the_entry_moves_on() -> None:
+    j = journey(category="transactional", steps=[send("by_email"), send("by_sms", SMS)])
+    policy = policies(reachability={"email": "email"})
+    result = run([j], [event("Start", "10:00")], policy)
+    # sms names no address: it goes; the email has none in the profile
+    assert sent(result) == [(iso("10:00"), "c-1", "by_sms")]
+    assert decided(result) == [(iso("10:00"), "by_email", "suppressed", "unreachable")]
+
+
+def test_an_address_in_the_profile_or_the_steps_data_reaches() -> None:
+    j = journey(steps=[send("by_sms", SMS)])
+    policy = policies(reachability={"sms": ["phone", "mobile"]})
+    events = [
+        event("Identify", "09:00", customer="c-1", mobile="+44 7700 900000"),
+        event("Start", "10:00", customer="c-1"),
+        event("Start", "10:00", customer="c-2"),
+    ]
+    result = run([j], events, policy)
+    assert sent(result) == [(iso("10:00"), "c-1", "by_sms")]
+    assert decided(result) == [(iso("10:00"), "by_sms", "suppressed", "unreachable")]
+    to_data = journey(steps=[send("by_sms", {**SMS, "data": {"phone": "entry.trigger.properties.to"}})])
+    result = run([to_data], [event("Start", "10:00", customer="c-3", to="+1 555 0100")], policy)
+    assert sent(result) == [(iso("10:00"), "c-3", "by_sms")]
+
+
+def test_consent_is_checked_before_reachability_and_reachability_before_categories() -> None:
+    j = journey(steps=[send("offer")])
+    policy = policies(
+        reachability={"email": "email"},
+        categories={"promotional": {"suppress_when": "profile.open_tickets > 0"}},
+    )
+    refused = [event("ConsentUpdated", "09:00", channel="email", granted=False)]
+    assert decided(run([j], [*refused, event("Start", "10:00")], policy)) == [
+        (iso("10:00"), "offer", "suppressed", "consent")
+    ]
+    ticket = [event("TicketOpened", "09:00", ticket_id="t1", severity="low")]
+    assert decided(run([j], [*ticket, event("Start", "10:00")], policy)) == [
+        (iso("10:00"), "offer", "suppressed", "unreachable")
+    ]
+
+
+def test_without_a_reachability_block_nothing_is_checked() -> None:
+    j = journey(steps=[send("offer")])
+    assert sent(run([j], [event("Start", "10:00")], policies())) == [
+        (iso("10:00"), "c-1", "offer")
+    ]
+
+
 # -- category suppression ------------------------------------------------------------------------
 
 
