@@ -85,9 +85,12 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
-    models_dir: Path | None = Field(
+    models_dir: str | None = Field(
         default=None,
-        description="Trained model artifacts for the scores; unset means every score is 0.0.",
+        description=(
+            "Trained model artifacts for the scores; unset: models/ beside the journeys folder "
+            "when it holds a manifest (the project layout), else none; 'none': every score 0.0."
+        ),
     )
     latency_budget_ms: int = Field(
         default=200, ge=1, description="Event-to-action p99 budget per partition (breaches logged)."

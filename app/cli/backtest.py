@@ -13,11 +13,9 @@ import orjson
 import typer
 
 from app.cli import app
-from app.cli.inputs import Before, EventsFile, EventsTopic, Offsets, Since, fail
+from app.cli.inputs import Before, EventsFile, EventsTopic, Models, Offsets, Since, fail, scorer_for
 from app.cli.replay import EXIT_SKIPPED, Input, load_engine, run_streaming
 from app.core.journeys.replay import ReplayResult
-from app.models.artifact import ArtifactError
-from app.models.scorer import load_scorer
 from app.replay.streaming import Outputs
 from app.report.backtest_page import text_summary, write_all
 from app.report.diff import backtest_diff
@@ -50,10 +48,7 @@ def backtest_command(
         str | None,
         typer.Option("--until", help="RFC 3339 time to move on to at the end (timers fire)."),
     ] = None,
-    models: Annotated[
-        Path | None,
-        typer.Option("--models", help="Model artifacts folder; without it every score is 0.0."),
-    ] = None,
+    models: Models = None,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for backtest.html, backtest.json and CSVs.")
     ] = Path("backtest"),
@@ -64,11 +59,8 @@ def backtest_command(
 ) -> None:
     """Replay EVENTS through A (--journeys) and B (--against) and show what B changes: sends
     only in A, only in B, changed (status, channel, template, time), and conversion deltas."""
-    try:
-        scorer = load_scorer(models)
-    except ArtifactError as exc:
-        raise fail(f"--models: {exc}") from None
     settings = load_settings()
+    scorer = scorer_for(models, journeys, settings)
     engine_a = load_engine(journeys, policies, scorer, settings)
     engine_b = load_engine(against, against_policies or policies, scorer, settings)
     label_a, label_b = str(journeys), str(against)

@@ -10,7 +10,11 @@ from typing import Annotated
 import typer
 from confluent_kafka import KafkaException
 
+from app.core.scoring import Scorer
 from app.core.timeutil import TimeFormatError, parse_rfc3339
+from app.models.artifact import ArtifactError
+from app.models.scorer import load_scorer, models_folder, served
+from app.settings import Settings
 
 #: bad arguments, unreadable files, no broker
 EXIT_INVALID = 2
@@ -34,6 +38,14 @@ Offsets = Annotated[
         "either may be left out), comma-separated: 0:100-200,1:50-",
     ),
 ]
+Models = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        help="Model artifacts folder (default: SEGUE_MODELS_DIR, else models/ beside the "
+        "journeys folder if it has a manifest, as the worker does); 'none': every score 0.0.",
+    ),
+]
 Since = Annotated[str | None, typer.Option("--since", help="RFC 3339: only events at or after.")]
 Before = Annotated[str | None, typer.Option("--before", help="RFC 3339: only events before.")]
 
@@ -42,6 +54,19 @@ def fail(message: str) -> typer.Exit:
     """One line on stderr and the exit code of bad input (2)."""
     typer.echo(message, err=True)
     return typer.Exit(EXIT_INVALID)
+
+
+def scorer_for(models: str | None, journeys: Path, settings: Settings) -> Scorer:
+    """The scorer of ``--models`` (else the deployment's setting, else the models beside the
+    journeys folder), as the worker would load it; exit 2 with one line if the artifacts are
+    missing or altered. Its one-line description goes to stderr, as the worker logs it."""
+    folder = models_folder(models if models is not None else settings.models_dir, journeys)
+    try:
+        scorer = load_scorer(folder)
+    except ArtifactError as exc:
+        raise fail(f"--models: {exc}") from None
+    typer.echo(served(scorer, folder), err=True)
+    return scorer
 
 
 def time_argument(option: str, text: str | None) -> int | None:

@@ -21,10 +21,12 @@ from app.cli.inputs import (
     Before,
     EventsFile,
     EventsTopic,
+    Models,
     Offsets,
     Since,
     broker_reason,
     fail,
+    scorer_for,
     time_argument,
 )
 from app.core.journeys.compiled import CompileError
@@ -33,8 +35,6 @@ from app.core.journeys.engine import Engine
 from app.core.journeys.problems import DefinitionError, DefinitionProblem
 from app.core.journeys.replay import ReplayError
 from app.core.scoring import Scorer
-from app.models.artifact import ArtifactError
-from app.models.scorer import load_scorer
 from app.replay.sources import FileSource, Source, SourceError, TopicSource, parse_offsets
 from app.replay.streaming import Outputs, SortedEvents, StreamResult, run, sort_events
 from app.settings import Settings, load_settings
@@ -199,10 +199,7 @@ def replay_command(
             ),
         ),
     ] = None,
-    models: Annotated[
-        Path | None,
-        typer.Option("--models", help="Model artifacts folder; without it every score is 0.0."),
-    ] = None,
+    models: Models = None,
     identity: Annotated[
         bool,
         typer.Option(
@@ -219,11 +216,8 @@ def replay_command(
 
     Any input size: the events are sorted in a work folder under $TMPDIR (about twice the
     input's size) and the customers' states kept on disk behind a bounded cache."""
-    try:
-        scorer = load_scorer(models)
-    except ArtifactError as exc:
-        raise fail(f"--models: {exc}") from None
     settings = load_settings()
+    scorer = scorer_for(models, journeys, settings)
     engine = load_engine(journeys, policies, scorer, settings)
     with Input(events, topic, offsets, since, before, settings) as source:
         sorted_events = source.read("replay")

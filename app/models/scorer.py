@@ -17,7 +17,7 @@ from typing import Any
 
 from app.core.features import CHURN_CATEGORIES, churn_features, intent_features
 from app.core.scoring import Scorer, ZeroScorer
-from app.models.artifact import LogisticParams, load_models
+from app.models.artifact import MANIFEST, LogisticParams, load_models
 from app.paths import MODELS_DIR
 
 CACHE_SIZE = 65_536
@@ -117,7 +117,31 @@ class ModelScorer:
         return self._predict(self._churn if name == "churn" else self._intent, features)
 
 
+#: what ``--models`` / ``SEGUE_MODELS_DIR`` take to mean "no models: every score 0.0"
+NO_MODELS = frozenset({"none", "off", ""})
+
+
+def models_folder(choice: str | Path | None, journeys_dir: Path) -> Path | None:
+    """The artifacts folder a deployment scores with: ``choice`` (``--models`` or
+    ``SEGUE_MODELS_DIR``) when given, ``none`` meaning no models; else the project's own
+    ``models/`` beside its journeys folder when it holds a manifest (the layout ``segue``
+    ships: journeys/, policies.yaml, models/), so the worker and a replay of the same journeys
+    score alike; else no models (the spec's "no model configured": every score 0.0)."""
+    if choice is None:
+        beside = journeys_dir.resolve().parent / "models"
+        return beside if (beside / MANIFEST).is_file() else None
+    text = str(choice).strip()
+    return None if text.lower() in NO_MODELS else Path(text)
+
+
 def load_scorer(models_dir: Path | None) -> Scorer:
-    """The scorer for a deployment: ``ZeroScorer`` when no models dir is configured (the spec's
-    default, every score 0.0), else the checked artifacts (``ArtifactError`` at start if bad)."""
+    """The scorer for a deployment: ``ZeroScorer`` when no models dir is configured (every
+    score 0.0), else the checked artifacts (``ArtifactError`` at start if bad)."""
     return ZeroScorer() if models_dir is None else ModelScorer.load(models_dir)
+
+
+def served(scorer: Scorer, models_dir: Path | None) -> str:
+    """One line naming the models a process scores with, for its start-up log."""
+    if models_dir is None:
+        return "models: none (every score 0.0; --models DIR or SEGUE_MODELS_DIR to score)"
+    return f"models: {scorer.version} from {models_dir}"

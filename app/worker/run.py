@@ -20,11 +20,12 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from app import incarnation
 from app.core.journeys import DefinitionError, Engine, load_journeys, load_policies
 from app.core.journeys.compiled import CompileError
 from app.kafka_io import partitions_of
 from app.models.artifact import ArtifactError
-from app.models.scorer import load_scorer
+from app.models.scorer import load_scorer, models_folder, served
 from app.privacy import audit
 from app.runtime.loop import Runtime
 from app.settings import Settings
@@ -64,7 +65,7 @@ def load_engine(settings: Settings, journeys_dir: Path, policies_file: Path | No
     try:
         journeys = load_journeys(journeys_dir)
         policies = load_policies(policies_file)
-        scorer = load_scorer(settings.models_dir)
+        scorer = load_scorer(models_folder(settings.models_dir, journeys_dir))
         return Engine(journeys, policies, scorer, duplicates=settings.duplicates)
     except DefinitionError as exc:
         raise StartError(f"invalid definitions:\n{exc}") from None
@@ -156,14 +157,29 @@ def run_worker(
     )
     engine = load_engine(settings, journeys_dir, policies_file)
     log.info(
-        "journeys: %s; policies: %s; models: %s",
+        "journeys: %s; policies: %s",
         ", ".join(f"{j}@v{max(vs)}" for j, vs in sorted(engine.versions.items())) or "none",
         policies_file or "defaults",
-        engine.model_version,
     )
+    log.info("%s", served(engine.scorer, models_folder(settings.models_dir, journeys_dir)))
     report = apply_topics(settings)
     for line in report.mismatches:
         log.warning("topic mismatch: %s", line)
+    state_dir = state_dir_for(settings, worker_id)
+    runtime = build_runtime(settings, engine, state_dir, worker_id)
+    # the state folder must be this broker's (issue 16), before anything is served or published;
+    # the claim is held while the worker runs (segue state reset waits for it)
+    try:
+        claim = incarnation.check(
+            settings,
+            state_dir,
+            f"worker {worker_id}",
+            runtime.state_topics(),
+            runtime.reached_offsets(),
+        )
+    except (incarnation.StateMismatch, incarnation.StateBusy) as exc:
+        runtime.close()
+        raise StartError(str(exc)) from None
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     # what this process serves from now on, on record before it reads an event (docs/privacy.md)
@@ -176,12 +192,12 @@ def run_worker(
         )
     except audit.AuditError as exc:
         raise StartError(str(exc)) from None
-    state_dir = state_dir_for(settings, worker_id)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    runtime = build_runtime(settings, engine, state_dir, worker_id)
     stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     log.info("worker %s started (group %s, state %s)", worker_id, group_id(settings), state_dir)
-    runtime.run(lambda: bool(stopping))
+    try:
+        runtime.run(lambda: bool(stopping))
+    finally:
+        claim.release()
     log.info("worker %s stopped", worker_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,32 @@ def test_live_scores_and_routes_equal_replay_with_models(
             want["data"],
         )
         assert got["scores"] == want["scores"]
+
+
+def test_the_worker_serves_the_project_models_by_default_and_says_so(
+    deployment: Deployment, start_worker: Any, tmp_path: Path
+) -> None:
+    # A project folder (journeys/ beside models/, as the repository is laid out) and no
+    # SEGUE_MODELS_DIR: the worker scores with those models and logs which.
+    project = tmp_path / "project"
+    (project / "journeys").mkdir(parents=True)
+    (project / "journeys" / "score_routing.yaml").write_text(JOURNEY)
+    shutil.copytree(ROOT / "models", project / "models", ignore=shutil.ignore_patterns("data"))
+    no_policies = tmp_path / "no-policies.yaml"
+    no_policies.write_text("{}\n")
+    deployment.env.pop("SEGUE_MODELS_DIR", None)
+    journeys = str(project / "journeys")
+    worker = start_worker("0", "--journeys", journeys, "--policies", str(no_policies))
+    start = (int(time.time()) + 86_400) * 1000
+    events = [e for i in range(3) for e in customer_events(i, start)]
+    produce_events(deployment, events)
+    live: list[dict[str, Any]] = []
+
+    def arrived() -> bool:
+        live[:] = live_actions(deployment)
+        return len(live) == 3
+
+    worker.wait_for("the live actions", arrived, 150)
+    versions = {a["model_version"] for a in live}
+    assert len(versions) == 1 and next(iter(versions)).startswith("churn-")
+    assert f"models: {next(iter(versions))} from {project / 'models'}" in worker.log()

@@ -206,3 +206,18 @@ def test_the_shipped_artifacts_load_with_this_code() -> None:
     """models/ in the repository must match the feature code and the pinned scikit-learn."""
     scorer = ModelScorer.load(MODELS_DIR)
     assert scorer.version.startswith("churn-")
+
+
+def test_models_folder_defaults_to_the_models_beside_the_journeys(tmp_path: Path) -> None:
+    from app.models.scorer import models_folder
+
+    project = tmp_path / "project"
+    (project / "journeys").mkdir(parents=True)
+    assert models_folder(None, project / "journeys") is None  # no models/ there
+    (project / "models").mkdir()
+    assert models_folder(None, project / "journeys") is None  # no manifest in it
+    (project / "models" / "manifest.json").write_text("{}")
+    assert models_folder(None, project / "journeys") == project.resolve() / "models"
+    assert models_folder("none", project / "journeys") is None
+    assert models_folder("OFF", project / "journeys") is None
+    assert models_folder("/elsewhere", project / "journeys") == Path("/elsewhere")

@@ -45,14 +45,16 @@ def addressed(*customers: str) -> list[dict[str, Any]]:
     ]
 
 
-def cli_replay(tmp_path: Path, events: list[dict[str, Any]], until: str) -> list[dict[str, Any]]:
+def cli_replay(
+    tmp_path: Path, events: list[dict[str, Any]], until: str, *extra: str
+) -> list[dict[str, Any]]:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     out = tmp_path / "actions.jsonl"
     decisions = tmp_path / "decisions.jsonl"
     args = ["replay", "--events", str(path), "--journeys", str(JOURNEYS_DIR)]
     args += ["--policies", str(POLICIES), "--until", until, "--out", str(out)]
-    args += ["--decisions", str(decisions)]
+    args += ["--decisions", str(decisions), *extra]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
@@ -189,9 +191,30 @@ def test_failed_payment_rescue(tmp_path: Path) -> None:
 
 
 def test_churn_save_is_silent_without_a_model(tmp_path: Path) -> None:
-    # With no model every score is 0.0: the risk branch goes to `end`.
+    # --models none: every score is 0.0 (the spec's "no model configured"), the risk branch
+    # goes to `end`.
     events = [ev("e-1", "ProfileUpdated", f"{D}T10:00:00Z", "c-1", contract="Month-to-month")]
-    assert cli_replay(tmp_path, events, f"{D7}T00:00:00Z") == []
+    assert cli_replay(tmp_path, events, f"{D7}T00:00:00Z", "--models", "none") == []
+
+
+def test_the_example_journeys_score_with_the_shipped_models_by_default(tmp_path: Path) -> None:
+    # models/ beside journeys/ holds a manifest: a replay scores as the worker does. The
+    # shipped churn model puts a month-to-month customer paying 80.0 at or above 0.7
+    # (checked here through the scorer, not assumed), so churn_save's risk branch decides.
+    from app.core.profile import new_profile
+    from app.models.scorer import ModelScorer
+
+    scorer = ModelScorer.load(ROOT / "models")
+    profile = new_profile("c-1")
+    profile["attributes"].update(contract="Month-to-month", monthly_charges=80.0)
+    assert scorer.churn(profile) >= 0.7
+    events = [
+        *addressed("c-1"),
+        ev("e-1", "ProfileUpdated", f"{D}T10:00:00Z", "c-1", **profile["attributes"]),
+    ]
+    records = cli_replay(tmp_path, events, f"{D}T12:00:00Z")
+    assert records and {r["model_version"] for r in records} == {scorer.version}
+    assert {r["journey"] for r in records} == {"churn_save"}
 
 
 @pytest.mark.parametrize(
