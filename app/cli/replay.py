@@ -26,15 +26,19 @@ from app.cli.inputs import (
     Since,
     broker_reason,
     fail,
+    need_broker,
+    output_file,
     scorer_for,
     time_argument,
 )
+from app.core.identity_replay import Pending
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
 from app.core.journeys.problems import DefinitionError, DefinitionProblem
 from app.core.journeys.replay import ReplayError
 from app.core.scoring import Scorer
+from app.core.timeutil import format_ms
 from app.replay.sources import FileSource, Source, SourceError, TopicSource, parse_offsets
 from app.replay.streaming import Outputs, SortedEvents, StreamResult, run, sort_events
 from app.settings import Settings, load_settings
@@ -90,6 +94,8 @@ class Input:
             ranges = parse_offsets(offsets) if offsets is not None else None
         except SourceError as exc:
             raise fail(str(exc)) from None
+        if topic:
+            need_broker(settings)
         self.source: Source = (
             FileSource(events) if events is not None else TopicSource(settings, ranges)
         )
@@ -139,6 +145,19 @@ class Input:
             typer.echo(f"{command}: {self.skipped - SHOWN_SKIPS} more skipped records", err=True)
         self.verbose = verbose
         return sorted_events
+
+
+def pending_timers_line(pending: Pending, end: int | None, at_last_event: bool) -> str:
+    """What still waits on time at the end of a replay, and how to let it fire: a live worker
+    fires timers by the wall clock, a replay only up to its end time."""
+    when = format_ms(end) if end is not None else "the end"
+    why = " (the last event's time)" if at_last_event else ""
+    first, last = format_ms(pending.first or 0), format_ms(pending.last or 0)
+    span = first if first == last else f"{first} to {last}"
+    return (
+        f"replay: {pending.timers} timers still pending at {when}{why}, due {span}; "
+        f"run with --until {last} (or later) to fire them, as a live worker would by then"
+    )
 
 
 def run_streaming(
@@ -216,6 +235,8 @@ def replay_command(
 
     Any input size: the events are sorted in a work folder under $TMPDIR (about twice the
     input's size) and the customers' states kept on disk behind a bounded cache."""
+    for option, path in (("--out", out), ("--decisions", decisions), ("--outcomes", outcomes)):
+        output_file(option, path)  # before the work, not after it
     settings = load_settings()
     scorer = scorer_for(models, journeys, settings)
     engine = load_engine(journeys, policies, scorer, settings)
@@ -247,5 +268,7 @@ def replay_command(
     if outcomes is not None:
         summary += f", {result.outcomes} outcome records"
     typer.echo(summary, err=True)
+    if result.pending.timers:
+        typer.echo(pending_timers_line(result.pending, result.until, until is None), err=True)
     if source.skipped:
         raise typer.Exit(EXIT_SKIPPED)

@@ -155,13 +155,42 @@ def run_resolved(
     return count, last, merged, conflicted
 
 
+@dataclass(slots=True)
+class Pending:
+    """The timers still waiting after the end time: the entries (one timer each) whose next
+    step is later, and the earliest and latest of those times. A replay without ``--until``
+    ends at its last event, so a journey's waits past it are here, not in the outputs."""
+
+    timers: int = 0
+    first: int | None = None
+    last: int | None = None
+
+    def note(self, jstate: Any) -> None:
+        for entry in jstate["entries"].values():
+            due = entry.get("due")
+            if due is None:
+                continue
+            self.timers += 1
+            if self.first is None or due < self.first:
+                self.first = due
+            if self.last is None or due > self.last:
+                self.last = due
+
+
 def advance_all(
-    engine: Engine, states: Iterable[Any], end: int, keep: Callable[[Outcome], None]
+    engine: Engine,
+    states: Iterable[Any],
+    end: int,
+    keep: Callable[[Outcome], None],
+    pending: Pending | None = None,
 ) -> None:
-    """Move every (profile, journey state) with entries on to ``end``: its due timers fire."""
+    """Move every (profile, journey state) with entries on to ``end``: its due timers fire;
+    the timers still waiting after it are counted in ``pending``."""
     for profile, jstate in states:
         if jstate["entries"]:
             keep(engine.advance(profile, jstate, end))
+            if pending is not None:
+                pending.note(jstate)
 
 
 def replay_resolved(

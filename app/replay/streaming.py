@@ -27,10 +27,11 @@ import orjson
 
 from app.core.envelope import InvalidEvent, validate_event
 from app.core.identity import IdentityConfig
-from app.core.identity_replay import advance_all, run_resolved
+from app.core.identity_replay import Pending, advance_all, run_resolved
 from app.core.journeys.engine import Engine
 from app.core.journeys.outcome import Outcome
 from app.core.journeys.replay import ReplayError, time_ms
+from app.core.tail_record import unwrap
 from app.replay.sorter import ExternalSorter
 from app.replay.sources import Raw
 from app.replay.tables import ROWS_CACHED, STATES_CACHED, StoreTable
@@ -70,7 +71,7 @@ def sort_events(
         if progress is not None and n % 1_000_000 == 0:
             progress(f"read {n:,} records")
         try:
-            event = validate_event(loads(raw))
+            event = validate_event(unwrap(loads(raw)))
         except orjson.JSONDecodeError as exc:
             result.skipped += 1
             skip(where, f"bad JSON: {exc}")
@@ -111,6 +112,8 @@ class StreamResult:
     conflicts: int = 0
     until: int | None = None
     failures: dict[str, int] = field(default_factory=dict)
+    #: timers still waiting after ``until``
+    pending: Pending = field(default_factory=Pending)
 
 
 class _Collector:
@@ -233,7 +236,7 @@ def _run(
                     customers += 1
                     yield state
 
-            advance_all(engine, walk(), end, collector.keep)
+            advance_all(engine, walk(), end, collector.keep, result.pending)
             result.customers = customers
     finally:
         gc.set_threshold(*thresholds)

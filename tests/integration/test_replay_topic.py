@@ -70,3 +70,14 @@ def test_replay_from_the_topic_equals_replay_from_a_file(
     no_such = replay(deployment, tmp_path / "nine", "--topic", "--offsets", "9:0-")
     assert no_such.returncode == 2 and "no partition 9" in no_such.stderr
     assert "Traceback" not in no_such.stderr
+
+    # `segue tail` of the topic, saved, replays as the events it shows: the same outputs as
+    # the file, and the one record that is not JSON is reported and skipped as with --topic
+    tailed = segue(deployment.env, "tail", topic, "--from-beginning", "--no-follow")
+    assert tailed.returncode == 0, tailed.stderr
+    assert len(tailed.stdout.splitlines()) == len(events) + 1
+    saved = tmp_path / "tail.jsonl"
+    saved.write_text(tailed.stdout)
+    by_tail = replay(deployment, tmp_path / "tail", "--events", str(saved))
+    assert by_tail.returncode == 1 and "skipped" in by_tail.stderr, by_tail.stderr
+    assert outputs(tmp_path / "tail") == outputs(tmp_path / "file")

@@ -22,6 +22,7 @@ from app.core.envelope import InvalidEvent, validate_event
 from app.core.erasure import before_erasure, is_erasure
 from app.core.journeys.engine import Engine
 from app.core.profile import new_profile
+from app.core.tail_record import unwrap
 from app.core.timeutil import parse_rfc3339
 
 Event = dict[str, Any]
@@ -71,7 +72,7 @@ def parse_events(lines: Iterable[bytes | str]) -> tuple[list[Event], list[Skippe
             skipped.append(Skipped(number, f"bad JSON: {exc}"))
             continue
         try:
-            events.append(validate_event(obj))
+            events.append(validate_event(unwrap(obj)))
         except InvalidEvent as exc:
             skipped.append(Skipped(number, exc.reason))
     return events, skipped

@@ -217,3 +217,53 @@ def test_unreadable_events_or_unwritable_output_exit_2(tmp_path: Path, journeys:
     unwritable = runner.invoke(app, [*args, "--events", str(events)])
     assert unwritable.exit_code == 2
     assert "cannot write" in unwritable.output
+
+
+def test_a_saved_tail_of_the_events_topic_replays_as_its_envelopes(
+    tmp_path: Path, journeys: Path
+) -> None:
+    plain = [
+        envelope("e1", "CartAbandoned", "2026-03-02T10:00:00Z"),
+        envelope("e2", "CartAbandoned", "2026-03-02T10:30:00Z", customer="c-2"),
+    ]
+    tailed = [
+        orjson.dumps(
+            {
+                "topic": "segue.events",
+                "partition": n % 2,
+                "offset": n,
+                "timestamp_ms": 1,
+                "key": orjson.loads(line)["customer_id"],
+                "value": orjson.loads(line),
+            }
+        )
+        for n, line in enumerate(plain)
+    ]
+    until = ("--until", "2026-03-02T12:00:00Z")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, out_plain = replay(tmp_path / "a", journeys, plain, *until)
+    second, out_tailed = replay(tmp_path / "b", journeys, tailed, *until)
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    assert out_tailed.read_bytes() == out_plain.read_bytes()
+    assert len(read(out_tailed)) == 4  # two customers, two sends each
+
+
+def test_timers_pending_at_the_end_are_counted_with_how_to_fire_them(
+    tmp_path: Path, journeys: Path
+) -> None:
+    lines = [
+        envelope("e1", "CartAbandoned", "2026-03-02T10:00:00Z"),
+        envelope("e2", "CartAbandoned", "2026-03-02T10:30:00Z", customer="c-2"),
+    ]
+    result, out = replay(tmp_path, journeys, lines)
+    assert result.exit_code == 0, result.output
+    assert [a["step"] for a in read(out)] == ["first", "first"]  # the waits end after 10:30
+    assert (
+        "2 timers still pending at 2026-03-02T10:30:00Z (the last event's time), "
+        "due 2026-03-02T11:00:00Z to 2026-03-02T11:30:00Z; "
+        "run with --until 2026-03-02T11:30:00Z (or later) to fire them"
+    ) in result.output
+    fired, out = replay(tmp_path, journeys, lines, "--until", "2026-03-02T11:30:00Z")
+    assert [a["step"] for a in read(out)] == ["first", "first", "second", "second"]
+    assert "still pending" not in fired.output
