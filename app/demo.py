@@ -31,7 +31,9 @@ from app.broker.embedded import (
     free_port,
     port_open,
 )
-from app.core.timeutil import format_ms, from_datetime, parse_rfc3339
+from app.core.timeutil import from_datetime, parse_rfc3339
+from app.demo_delivery import DEMO_CHANNELS, LocalProviders, Sinks, sink_base_env
+from app.explain.profile_view import profile_lines
 from app.kafka_io import read_partitions
 from app.paths import JOURNEYS_DIR, ROOT
 from app.publish import PublishStats, publish
@@ -76,14 +78,51 @@ class WorkerMetrics:
         for line in text.splitlines():
             if line.startswith("segue_") and ("_total" in line or "_pending" in line):
                 name = line.split("{", 1)[0].split(" ", 1)[0]
-                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+                value = float(line.rsplit(" ", 1)[1])
+                totals[name] = totals.get(name, 0.0) + value
+                if 'topic="' in line:  # per input topic too: events apart from receipts
+                    topic = line.split('topic="', 1)[1].split('"', 1)[0]
+                    totals[f"{name}:{topic}"] = totals.get(f"{name}:{topic}", 0.0) + value
         return totals
+
+    def assigned(self) -> dict[str, float]:
+        """Partitions each of the worker's agents owns (empty until it has joined its group)."""
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        owned: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("segue_runtime_assigned_partitions{"):
+                agent = line.split('agent="', 1)[1].split('"', 1)[0]
+                owned[agent] = float(line.rsplit(" ", 1)[1])
+        return owned
+
+
+def wait_until_joined(
+    metrics: WorkerMetrics, worker: subprocess.Popen[bytes], timeout_s: float
+) -> str | None:
+    """Wait for every agent of the worker to own its partitions, so that the first events are
+    handled as they arrive (not queued behind the group's first rebalance); None when it has,
+    else why not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        owned = metrics.assigned()
+        if owned and all(n > 0 for n in owned.values()):
+            return None
+        if worker.poll() is not None:
+            return f"the worker exited with {worker.returncode}"
+        time.sleep(0.2)
+    return f"the worker did not join its group within {timeout_s:.0f} s"
 
 
 def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
     say = lambda text: print(text, file=out, flush=True)  # noqa: E731
     broker: BrokerProcess | None = None
     worker: subprocess.Popen[bytes] | None = None
+    providers: LocalProviders | None = None
+    sinks: Sinks | None = None
     state_dir = settings.state_dir / "demo"
     fresh_prefix = {"topic_prefix": f"demo{int(time.time())}."}
     if options.broker_port is not None:
@@ -153,9 +192,22 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        say(f"worker    started (pid {worker.pid}, log {log_path})")
         say(f"journeys  {options.journeys} with {options.policies}")
         metrics = WorkerMetrics(metrics_port)
+        providers = LocalProviders(state_dir)
+        providers.start()
+        sinks = Sinks(providers, sink_base_env(env), state_dir)
+        sinks.start(free_port)
+        say(f"sinks     {', '.join(DEMO_CHANNELS)} delivering to {providers.describe()}")
+        joined = time.monotonic()
+        why = wait_until_joined(metrics, worker, options.catch_up_timeout_s)
+        if why is not None:
+            say(f"error     {why}; see {log_path}")
+            return 1
+        say(
+            f"worker    ready in {time.monotonic() - joined:.1f} s "
+            f"(pid {worker.pid}, log {log_path})"
+        )
 
         names = TopicNames(settings)
         total = planned_count(options.rate, options.duration_s)
@@ -169,8 +221,8 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
             m = metrics.read()
             out.write(
                 f"\r          published {stats.sent:,}/{total:,} | worker: "
-                f"{m.get('segue_events_in_total', 0):,.0f} in, "
-                f"{m.get('segue_profile_updates_total', 0):,.0f} folded, "
+                f"{m.get(f'segue_events_in_total:{names.events}', 0):,.0f} in, "
+                f"{m.get('segue_actions_total', 0):,.0f} actions, "
                 f"{m.get('segue_events_rejected_total', 0):,.0f} to DLQ   "
             )
             out.flush()
@@ -192,7 +244,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
         deadline = time.monotonic() + options.catch_up_timeout_s
         while True:
             m = metrics.read()
-            done = m.get("segue_events_in_total", 0)
+            done = m.get(f"segue_events_in_total:{names.events}", 0)
             accepted = m.get("segue_events_accepted_total", 0)
             folded = m.get("segue_profile_updates_total", 0) + m.get(
                 "segue_redelivered_skipped_total", 0
@@ -219,9 +271,15 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str]) -> int:
         while metrics.read().get("segue_timers_pending", 0) > 0 and time.monotonic() < settle:
             time.sleep(1.0)
         _summary(settings, names, stats, metrics.read(), say)
+        _deliveries(settings, names, providers, sinks, options.settle_s, say)
         _report(settings, names, options.report_dir, say)
         return 0
     finally:
+        if sinks is not None:
+            sinks.stop()
+            say("sinks     stopped")
+        if providers is not None:
+            providers.stop()
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:
@@ -267,7 +325,12 @@ def _summary(
     say("")
     say("Segue demo summary")
     say(f"  events published     {stats.sent:,} ({stats.malformed:,} malformed on purpose)")
-    say(f"  events in (worker)   {metrics.get('segue_events_in_total', 0):,.0f}")
+    events_in = metrics.get(f"segue_events_in_total:{names.events}", 0)
+    receipts_in = metrics.get("segue_events_in_total", 0) - events_in
+    say(
+        f"  events in (worker)   {events_in:,.0f}"
+        + (f" (and {receipts_in:,.0f} delivery receipts)" if receipts_in else "")
+    )
     say(f"  accepted             {metrics.get('segue_events_accepted_total', 0):,.0f}")
     say(
         f"  rejected to the DLQ  {sum(reasons.values()):,}"
@@ -279,17 +342,11 @@ def _summary(
         busiest, sample = max(
             profiles.items(), key=lambda kv: (sum(kv[1]["counts"].values()), kv[0])
         )
-        shown = dict(sample)
-        shown.pop("session", None)
-        for name in ("recent", "transcript"):  # the agent handoff's memory: a count is enough
-            if name in shown:
-                shown[name] = f"{len(shown[name])} items"
-        for name in ("first_seen", "last_seen"):
-            if isinstance(shown.get(name), int):
-                shown[name] = format_ms(shown[name])
-        say(f"  busiest profile      {busiest}:")
-        for line in orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode().splitlines():
-            say(f"    {line}")
+        say(f"  busiest profile      {busiest} (segue profile get {busiest}):")
+        # identities and journeys live in other tables: `segue profile get` shows them
+        for line in profile_lines({"profile": sample}):
+            if not line.startswith(("linked", "journeys")):
+                say(f"    {line}")
     _journeys_summary(settings, names, say)
 
 
@@ -322,7 +379,7 @@ def _journeys_summary(settings: Settings, names: TopicNames, say: Any) -> None:
         p99 = latencies[min(len(latencies) - 1, (len(latencies) * 99) // 100)]
         say(
             f"  event-to-action      p50 {p50} ms, p99 {p99} ms over {len(latencies):,} "
-            "event-triggered actions (events sent before the worker joined wait for it)"
+            "event-triggered actions"
         )
     samples = {a["journey"]: a for a, _ in reversed(actions)}  # one per journey
     for action in list(samples.values())[:3]:
@@ -331,6 +388,41 @@ def _journeys_summary(settings: Settings, names: TopicNames, say: Any) -> None:
             for k in ("action_id", "customer_id", "journey", "step", "channel", "template")
         }
         say(f"  sample action        {orjson.dumps(sample).decode()}")
+
+
+def _receipts(settings: Settings, names: TopicNames) -> Counter[tuple[str, str]]:
+    """The sinks' receipts so far, by (channel, receipt type)."""
+    found: Counter[tuple[str, str]] = Counter()
+    for msg in read_partitions(settings, names.receipts):
+        receipt = orjson.loads(msg.value() or b"{}")
+        found[str(receipt.get("properties", {}).get("channel")), str(receipt.get("type"))] += 1
+    return found
+
+
+def _deliveries(
+    settings: Settings,
+    names: TopicNames,
+    providers: LocalProviders,
+    sinks: Sinks,
+    settle_s: float,
+    say: Any,
+) -> None:
+    """What the sinks delivered: the receipts on the topic, beside what the local providers
+    accepted (the two must agree). Waits a little for the last actions' receipts."""
+    actions = sum(1 for topic in names.actions.values() for _ in read_partitions(settings, topic))
+    deadline = time.monotonic() + max(settle_s, 10.0)
+    receipts = _receipts(settings, names)
+    while sum(receipts.values()) < actions and time.monotonic() < deadline:
+        time.sleep(1.0)
+        receipts = _receipts(settings, names)
+    accepted = providers.accepted()
+    say(f"  deliveries           {sum(receipts.values()):,} receipts for {actions:,} actions")
+    for channel in DEMO_CHANNELS:
+        kinds = {kind: n for (ch, kind), n in receipts.items() if ch == channel}
+        shown = ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())) or "none"
+        say(f"    {channel:<18} {shown}; the provider accepted {accepted.get(channel, 0)}")
+    if sinks.exited():
+        say(f"  sinks that stopped   {', '.join(sinks.exited())}")
 
 
 def _report(settings: Settings, names: TopicNames, folder: Path, say: Any) -> None:

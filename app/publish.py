@@ -13,14 +13,19 @@ from typing import Any
 
 import orjson
 
+from app.broker import reach
 from app.kafka_io import make_producer, produce_or_wait
 from app.settings import Settings
+
+#: how long the last records get to be acknowledged (unless the broker is seen to be away)
+FLUSH_TIMEOUT_S = 60.0
 
 
 @dataclass
 class PublishStats:
     valid: int = 0  # envelopes given as dicts
     malformed: int = 0  # records given as raw bytes (sent as they are)
+    delivered: int = 0  # acknowledged by the broker
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -58,6 +63,8 @@ def publish(
     def on_delivery(err: Any, _msg: Any) -> None:
         if err is not None:
             stats.errors.append(str(err))
+        else:
+            stats.delivered += 1
 
     began = time.monotonic()
     last_report = began
@@ -81,9 +88,10 @@ def publish(
         if on_progress is not None and now - last_report >= 1.0:
             last_report = now
             on_progress(stats)
-    remaining = producer.flush(60)
+    # a broker gone meanwhile is said at once, not after the minute (app/broker/reach.py)
+    remaining, why = reach.flush(producer, FLUSH_TIMEOUT_S, lambda: reach.suspect_away(settings))
     if remaining:
-        stats.errors.append(f"{remaining} records not delivered within 60 s")
+        stats.errors.append(f"{remaining} records not delivered: {why}")
     if on_progress is not None:
         on_progress(stats)
     return stats

@@ -78,7 +78,15 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         default=Path(".state"), description="Local RocksDB state and pid files."
     )
-    metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 disables.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Prometheus endpoint; unset: each component's own default (app/metrics_endpoint.py: "
+            "worker 9464, sinks 9470 + channel); 0 disables. A port taken is replaced by a free "
+            "one, logged."
+        ),
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
         description="Address the metrics endpoint binds (0.0.0.0 in a container).",
@@ -220,9 +228,14 @@ class Settings(BaseSettings):
 
     def kafka_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka (confluent-kafka) configuration for this broker."""
+        from app.kafka_log import LOG
+
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
+            # librdkafka's own lines go through segue.kafka, one per back-off step, not one per
+            # failed connection attempt of each client (app/kafka_log.py)
+            "logger": LOG,
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism

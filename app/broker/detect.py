@@ -99,6 +99,13 @@ def ask_cluster_id(bootstrap: str, client_config: Mapping[str, Any]) -> str | No
     return str(cluster_id) if cluster_id else None
 
 
+def remember_cluster_id(bootstrap: str, cluster_id: str | None) -> None:
+    """The broker's answer to a question asked elsewhere (``app.broker.reach.probe``): the
+    profile detection need not ask again."""
+    if cluster_id:
+        _asked[bootstrap] = str(cluster_id)
+
+
 def forget() -> None:
     """Drop the remembered answers (tests that start and stop brokers in one process)."""
     _asked.clear()

@@ -20,6 +20,7 @@ def _register() -> None:
         broker,
         dashboard,
         demo,
+        explain,
         forget,
         journeys,
         kafka,
@@ -28,6 +29,7 @@ def _register() -> None:
         report,
         simulate,
         sink,
+        state,
         topics,
         worker,
     )

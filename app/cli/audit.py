@@ -10,6 +10,7 @@ import typer
 from confluent_kafka import KafkaException
 
 from app.cli import app
+from app.cli.inputs import need_broker
 from app.settings import load_settings
 
 
@@ -43,6 +44,7 @@ def audit_command(
         typer.echo("give one of --customer, --journey, --erasure", err=True)
         raise typer.Exit(2)
     settings = load_settings()
+    need_broker(settings)
     out = sys.stdout
     try:
         if erasure is not None:

@@ -13,7 +13,18 @@ import orjson
 import typer
 
 from app.cli import app
-from app.cli.inputs import Before, EventsFile, EventsTopic, Models, Offsets, Since, fail, scorer_for
+from app.cli.inputs import (
+    Before,
+    EventsFile,
+    EventsTopic,
+    Models,
+    Offsets,
+    Since,
+    fail,
+    need_broker,
+    output_folder,
+    scorer_for,
+)
 from app.cli.replay import EXIT_SKIPPED, Input, load_engine, run_streaming
 from app.core.journeys.replay import ReplayResult
 from app.replay.streaming import Outputs
@@ -59,7 +70,10 @@ def backtest_command(
 ) -> None:
     """Replay EVENTS through A (--journeys) and B (--against) and show what B changes: sends
     only in A, only in B, changed (status, channel, template, time), and conversion deltas."""
+    output_folder("--out", out)  # before the work, not after it
     settings = load_settings()
+    if topic:
+        need_broker(settings)  # before the models and journeys load: one line, at once
     scorer = scorer_for(models, journeys, settings)
     engine_a = load_engine(journeys, policies, scorer, settings)
     engine_b = load_engine(against, against_policies or policies, scorer, settings)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from app.cli import app
+from app.cli.inputs import need_broker
 from app.settings import load_settings
 
 DEFAULT_PORT = 8300
@@ -25,7 +26,7 @@ def dashboard_command(
         typer.Option(
             "--metrics",
             help="A worker's or sink's Prometheus endpoint (repeat for each process); default: "
-            "the worker's, http://127.0.0.1:SEGUE_METRICS_PORT/metrics.",
+            "the worker's, http://127.0.0.1:9464/metrics (or SEGUE_METRICS_PORT).",
         ),
     ] = None,
     refresh: Annotated[
@@ -44,9 +45,12 @@ def dashboard_command(
     with the operational view (throughput, lag and latency per partition against the budget,
     dead letters by reason, deliveries and failures by channel) from the metrics endpoints."""
     from app.dashboard.server import Dashboard, serve
+    from app.metrics_endpoint import WORKER_PORT, port_for
 
     settings = load_settings()
-    urls = metrics if metrics else [f"http://127.0.0.1:{settings.metrics_port}/metrics"]
+    need_broker(settings)
+    default = f"http://127.0.0.1:{port_for(settings, WORKER_PORT)}/metrics"
+    urls = metrics if metrics else [default]
     board = Dashboard(settings, urls, refresh, events)
     try:
         server = serve(board, host, port)

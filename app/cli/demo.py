@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from app.cli import app
+from app.cli.inputs import need_broker
 from app.settings import load_settings
 
 
@@ -30,6 +31,9 @@ def demo(
     """Run the pipeline on the embedded broker with simulated traffic and print a summary."""
     from app.demo import DemoOptions, run_demo
 
+    settings = load_settings()
+    if broker_port is None and not settings.embedded_address:
+        need_broker(settings)  # another broker than the embedded one the demo would start
     options = DemoOptions(
         rate=rate,
         duration_s=duration,
@@ -39,4 +43,4 @@ def demo(
         broker_port=broker_port,
         report_dir=report,
     )
-    raise typer.Exit(run_demo(load_settings(), options, sys.stdout))
+    raise typer.Exit(run_demo(settings, options, sys.stdout))

@@ -11,6 +11,7 @@ import typer
 from confluent_kafka import KafkaException
 
 from app.cli import app
+from app.cli.inputs import need_broker
 from app.settings import load_settings
 
 
@@ -33,6 +34,7 @@ def forget_command(
     from app.topics.specs import TopicNames
 
     settings = load_settings()
+    need_broker(settings)
     try:
         found = lookup(settings, identifier)
     except KafkaException as exc:

@@ -1,9 +1,12 @@
 """What replay, backtest and report share on their command lines: the options that choose the
 events (a file or the events topic, offsets, an event-time window), RFC 3339 arguments, and the
-one-line wording of a broker that cannot be read."""
+one-line wording of a broker that cannot be read. Every command that talks to Kafka calls
+``need_broker`` before it does any work, and every command that writes files checks its output
+paths up front (``output_file``, ``output_folder``): one line and exit 2, never a traceback."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -86,3 +89,38 @@ def broker_reason(exc: KafkaException) -> str:
     if "transport" in text.lower() or "timed out" in text.lower():
         return f"{text} (no broker there? start one with `segue broker start`)"
     return text
+
+
+def need_broker(settings: Settings) -> None:
+    """Before any work: exit 2 with one line when no broker answers (app/broker/reach.py)."""
+    from app.broker.reach import BrokerAway, probe
+
+    try:
+        probe(settings)
+    except BrokerAway as exc:
+        raise fail(str(exc)) from None
+
+
+def output_file(option: str, path: Path | None) -> None:
+    """Before any work: exit 2 with one line when ``path`` cannot be written as a file (its
+    folder must exist: an output file's folder is not created)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise fail(f"{option} {path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise fail(f"{option} {path}: cannot write in {path.parent}")
+
+
+def output_folder(option: str, path: Path) -> None:
+    """Before any work: exit 2 with one line when the folder ``path`` could not be made or
+    written (it is made, with its parents, when the output is written)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise fail(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise fail(f"{option} {path}: cannot write in {existing}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import difflib
 import sys
 import time
 from collections.abc import Iterator
@@ -11,11 +12,13 @@ from typing import Any
 
 import orjson
 import typer
+from confluent_kafka import KafkaException
 
 from app.cli import app
-from app.kafka_io import read_partitions
+from app.cli.inputs import broker_reason, fail, need_broker
+from app.kafka_io import make_consumer, read_partitions
 from app.publish import publish
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 from app.topics.specs import TopicNames
 
 
@@ -52,6 +55,7 @@ def produce(
     Lines are sent as they are: a malformed line is published too, so that the pipeline's
     dead-letter handling sees it (unkeyed lines land in the DLQ as 'missing key')."""
     settings = load_settings()
+    need_broker(settings)
     target = topic or TopicNames(settings).events
     progress = Progress(f"produce {target}")
 
@@ -102,10 +106,17 @@ def tail(
         True, help="Keep waiting for new records (--no-follow stops at the current end)."
     ),
 ) -> None:
-    """Print a topic's records as JSON lines (topic, partition, offset, key, value)."""
+    """Print a topic's records as JSON lines (topic, partition, offset, timestamp_ms, key,
+    value); `segue replay --events` reads a saved tail of the events topic as it is."""
     settings = load_settings()
+    need_broker(settings)
     out = sys.stdout.buffer
     try:
+        known = topic_names(settings)
+        if topic not in known:
+            guess = _did_you_mean(topic, known, settings.topic(topic))
+            where = f"{settings.bootstrap_servers}{guess}"
+            raise fail(f"tail: no topic {topic!r} at {where}")
         for msg in read_partitions(
             settings, topic, from_beginning=from_beginning, max_records=max_records, follow=follow
         ):
@@ -113,3 +124,29 @@ def tail(
             out.flush()
     except KeyboardInterrupt:
         pass
+    except KafkaException as exc:  # the broker went away, the topic was deleted meanwhile
+        raise fail(f"tail: {topic}: {broker_reason(exc)}") from None
+
+
+def topic_names(settings: Settings) -> set[str]:
+    """The topics on the broker now (internal ones left out)."""
+    consumer = make_consumer(settings)
+    try:
+        topics = consumer.list_topics(timeout=10).topics
+    finally:
+        consumer.close()
+    return {name for name in topics if not name.startswith("__")}
+
+
+def _did_you_mean(topic: str, known: set[str], prefixed: str) -> str:
+    """``; did you mean 'x'?`` for a close name (this deployment's SEGUE_TOPIC_PREFIX left
+    out, another prefix's, a typo), else a pointer."""
+    close = difflib.get_close_matches(topic, sorted(known), n=1, cutoff=0.6)
+    ends = sorted(name for name in known if name.endswith(f".{topic}"))  # a prefix left out
+    if prefixed in known:
+        guess: str | None = prefixed
+    else:
+        guess = ends[0] if len(ends) == 1 else (close[0] if close else None)
+    if guess is not None:
+        return f"; did you mean {guess!r}?"
+    return " (`segue topics list` shows the declared topics, named with SEGUE_TOPIC_PREFIX)"

@@ -94,8 +94,6 @@ class Input:
             ranges = parse_offsets(offsets) if offsets is not None else None
         except SourceError as exc:
             raise fail(str(exc)) from None
-        if topic:
-            need_broker(settings)
         self.source: Source = (
             FileSource(events) if events is not None else TopicSource(settings, ranges)
         )
@@ -238,6 +236,8 @@ def replay_command(
     for option, path in (("--out", out), ("--decisions", decisions), ("--outcomes", outcomes)):
         output_file(option, path)  # before the work, not after it
     settings = load_settings()
+    if topic:
+        need_broker(settings)  # before the models and journeys load: one line, at once
     scorer = scorer_for(models, journeys, settings)
     engine = load_engine(journeys, policies, scorer, settings)
     with Input(events, topic, offsets, since, before, settings) as source:

@@ -19,7 +19,13 @@ import typer
 from confluent_kafka import KafkaException
 
 from app.cli import app
-from app.cli.inputs import EXIT_INVALID, broker_reason, time_argument
+from app.cli.inputs import (
+    EXIT_INVALID,
+    broker_reason,
+    need_broker,
+    output_folder,
+    time_argument,
+)
 from app.core.timeutil import format_ms
 from app.report.render import text_summary, write_all
 from app.report.tables import Builder
@@ -112,6 +118,9 @@ def report_command(
         typer.echo("give the outcome records: --outcomes FILE or --topic", err=True)
         raise typer.Exit(EXIT_INVALID)
     since_ms, until_ms = time_argument("--since", since), time_argument("--until", until)
+    output_folder("--out", out)  # before the work, not after it
+    if topic:
+        need_broker(load_settings())
     builder = Builder(since_ms, until_ms)
     files: list[Lines] = []
     unusable = 0  # topic records it cannot use (a file's are named line by line)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 import orjson
 import typer
 
 from app.cli import app
+from app.cli.inputs import need_broker, output_file
 from app.core.timeutil import TimeFormatError, from_datetime, parse_rfc3339
+from app.settings import Settings, load_settings
 from app.sim import DEFAULT_START, planned_count, simulate
 
 _FLUSH_EVERY = 4096  # records per write: fewer syscalls on big runs
@@ -95,15 +98,19 @@ def simulate_command(
         typer.Option("--malformed-rate", min=0.0, max=1.0, help="Share of malformed records."),
     ] = 0.0,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write JSON lines here (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--out", help="Write JSON lines here (default: stdout); with --publish, as well."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     publish_to_broker: Annotated[
         bool,
         typer.Option(
             "--publish",
-            help="Send to the events topic on the configured broker instead of writing lines, "
-            "paced at --rate per wall-clock second (use --no-pace to send at full speed).",
+            help="Send to the events topic on the configured broker instead of writing lines "
+            "to stdout (with --out, the file is written too), paced at --rate per wall-clock "
+            "second (use --no-pace to send at full speed).",
         ),
     ] = False,
     pace: Annotated[bool, typer.Option("--pace/--no-pace", help="Pace --publish.")] = True,
@@ -112,11 +119,18 @@ def simulate_command(
     if rate <= 0 or duration < 0:
         raise typer.BadParameter("need --rate > 0 and --duration >= 0")
     start_ms = resolve_start(start)
+    output_file("--out", out)
     total = planned_count(rate, duration)
     records = simulate(seed, rate, duration, start_ms, customers, malformed_rate)
     progress = None if quiet else sys.stderr
     if publish_to_broker:
-        _publish(records, total, rate if pace else None, progress)
+        settings = load_settings()
+        need_broker(settings)
+        if out is None:
+            _publish(settings, records, total, rate if pace else None, progress)
+            return
+        with out.open("wb") as fh:  # the same records, written as they are sent
+            _publish(settings, _written(records, fh), total, rate if pace else None, progress)
         return
     if out is None:
         try:
@@ -128,19 +142,27 @@ def simulate_command(
             write_jsonl(records, fh, total, progress)
 
 
-def _publish(records: object, total: int, rate: float | None, progress: IO[str] | None) -> None:
+def _written(records: Iterable[dict[str, Any] | bytes], out: IO[bytes]) -> Iterator[Any]:
+    """Each record, after its line is written to ``out`` (as write_jsonl writes it)."""
+    for record in records:
+        out.write((record if isinstance(record, bytes) else orjson.dumps(record)) + b"\n")
+        yield record
+
+
+def _publish(
+    settings: Settings, records: object, total: int, rate: float | None, progress: IO[str] | None
+) -> None:
     from app.publish import PublishStats, publish
-    from app.settings import load_settings
     from app.topics.specs import TopicNames
 
-    settings = load_settings()
     topic = TopicNames(settings).events
 
     def report(stats: PublishStats) -> None:
+        # sent is what the producer took; delivered what the broker acknowledged, so far
         if progress is not None:
             progress.write(
-                f"\rsimulate: {stats.sent:,}/{total:,} published to {topic} "
-                f"({stats.malformed:,} malformed)"
+                f"\rsimulate: {stats.sent:,}/{total:,} sent to {topic}, "
+                f"{stats.delivered:,} delivered ({stats.malformed:,} malformed)"
             )
             progress.flush()
 
@@ -149,6 +171,8 @@ def _publish(records: object, total: int, rate: float | None, progress: IO[str] 
         progress.write("\n")
     if stats.errors:
         typer.echo(
-            f"error: {len(stats.errors)} delivery errors, first: {stats.errors[0]}", err=True
+            f"error: {stats.sent - stats.delivered:,} of {stats.sent:,} records not delivered: "
+            f"{stats.errors[-1]}",
+            err=True,
         )
         raise typer.Exit(1)

@@ -6,6 +6,7 @@ import typer
 from confluent_kafka import KafkaException
 
 from app.cli import app
+from app.cli.inputs import need_broker
 from app.settings import load_settings
 from app.topics.apply import apply_topics
 from app.topics.specs import load_specs
@@ -20,6 +21,7 @@ app.add_typer(topics_app, name="topics")
 def apply_cmd() -> None:
     """Create missing topics and report every mismatch (exit 1 if any). Never deletes."""
     settings = load_settings()
+    need_broker(settings)
     try:
         report = apply_topics(settings)
     except KafkaException as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from app.cli import app
+from app.cli.inputs import need_broker
 from app.settings import load_settings
 
 DEFAULT_POLICIES = Path("policies.yaml")
@@ -40,27 +41,41 @@ def worker(
         "--processes",
         min=1,
         help="Worker processes side by side, one core each (default: the cores this process "
-        "may run on); child i serves metrics on METRICS_PORT + i.",
+        "may run on); child i serves metrics on the worker's metrics port (9464 or "
+        "SEGUE_METRICS_PORT) + i.",
     ),
 ) -> None:
     """Run the stream worker: ingest, profiles, journeys and timers on the configured broker."""
-    from app.worker.run import StartError, run_worker
+    from app.metrics_endpoint import WORKER_PORT, port_for
 
     if policies is None and DEFAULT_POLICIES.is_file():
         policies = DEFAULT_POLICIES
     settings = load_settings()
+    need_broker(settings)
+    from app.runtime.checkpoint import CheckpointFailed  # the heavy imports after the probe
+    from app.worker.run import StartError, run_worker
+
     if processes is None:
         processes = usable_cores()
     if processes > 1:
         from app.worker.processes import run_processes
 
-        code = run_processes(processes, worker_id, journeys, policies, settings.metrics_port)
-        raise typer.Exit(code)
+        port = port_for(settings, WORKER_PORT)
+        raise typer.Exit(run_processes(processes, worker_id, journeys, policies, port))
     try:
         run_worker(settings, worker_id, journeys, policies)
     except StartError as exc:
         typer.echo(f"segue worker: {exc}", err=True)
         raise typer.Exit(2) from None
+    except CheckpointFailed as exc:
+        # the message says it all (records not acknowledged, the broker away at a stop): no
+        # traceback; nothing of the unfinished work was made durable, a restart redoes it
+        logging.getLogger("segue.worker").error(
+            "the worker stopped without its last checkpoint: %s; a restart redoes the work "
+            "since the one before",
+            exc,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
     except Exception:
         # logged with its traceback: a failed batch or checkpoint; nothing of the unfinished
         # work was made durable, and a restart redoes it (docs/live.md)

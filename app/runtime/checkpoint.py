@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -60,6 +61,8 @@ from app.runtime.store import Change, PartitionStore
 
 #: how long a checkpoint waits for the broker to acknowledge its records
 FLUSH_TIMEOUT_S = 60.0
+#: with ``give_up``, how long a wait goes on before it asks again whether to give up
+GIVE_UP_SLICE_S = 0.5
 #: dirty keys that start a checkpoint before its interval (pipelined): ~10-20 ms of encoding
 MAX_KEYS = 1_000
 
@@ -108,6 +111,14 @@ class Checkpoint:
     #: (topic, partition) -> the group's committed offset, as this member (the only one that
     #: commits for its partitions) knows it: read at assignment, then each commit's
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: asked while a wait for acknowledgements drags on (the runtime's: a stop was asked for
+    #: and the broker is not there); a reason ends the wait and fails the checkpoint, which
+    #: loses nothing (issue 16: a worker took ~62 s to stop when its broker had gone)
+    give_up: Callable[[], str | None] | None = None
+    #: asked before a synchronous offset commit, which librdkafka holds ~45 s when no broker
+    #: answers: a reason skips a due commit (its offsets stay committable) and fails a commit
+    #: asked for now
+    broker_away: Callable[[], str | None] | None = None
     _offsets_committed: float = 0.0
     _open: bool = False
     _finishing: bool = False
@@ -199,13 +210,31 @@ class Checkpoint:
         crash_point("stored")
 
     def wait(self) -> None:
-        """Finish the checkpoint in flight, waiting for the broker."""
+        """Finish the checkpoint in flight, waiting for the broker (less when ``give_up``
+        names a reason)."""
         while self.flight is not None:
             try:
-                self.producer.flush(FLUSH_TIMEOUT_S)
+                self._flush()
             except DeliveryFailed as exc:
                 raise CheckpointFailed(f"checkpoint: {exc}") from exc
             self.advance()
+
+    def _flush(self) -> None:
+        if self.give_up is None:
+            self.producer.flush(FLUSH_TIMEOUT_S)
+            return
+        began = time.monotonic()
+        while True:
+            try:
+                self.producer.flush(GIVE_UP_SLICE_S)
+                return
+            except DeliveryFailed:
+                waited = time.monotonic() - began
+                if waited >= FLUSH_TIMEOUT_S:
+                    raise DeliveryFailed(f"records not acknowledged in {waited:.0f} s") from None
+                reason = self.give_up()
+                if reason is not None:
+                    raise DeliveryFailed(f"records not acknowledged: {reason}") from None
 
     def _snapshot(self) -> None:
         written: list[tuple[StoreSlot, list[Change]]] = []
@@ -250,6 +279,13 @@ class Checkpoint:
         due = time.monotonic() - self._offsets_committed >= self.offsets_every_s
         if not (now or due or not self.pipelined) or not self.committable:
             return
+        away = self.broker_away() if self.broker_away is not None else None
+        if away is None and now and self.give_up is not None:
+            away = self.give_up()  # the last commit of a stop: asked for sure, not suspected
+        if away is not None:
+            if now:
+                raise CheckpointFailed(f"checkpoint: committing offsets: {away}")
+            return
         commits = self._take_committable()
         try:
             for tp in self.consumer.commit(offsets=commits, asynchronous=False) or []:
@@ -286,10 +322,15 @@ class Checkpoint:
     def abandon(self) -> None:
         """Partitions lost (not revoked in order): forget the work; another owner redoes it."""
         if self.exactly_once and self._open:
-            try:
-                self.producer.producer.abort_transaction(FLUSH_TIMEOUT_S)
-            except KafkaException as exc:
-                log.warning("aborting the transaction: %s", exc)
+            away = self.give_up() if self.give_up is not None else None
+            if away is not None:
+                # the next start's init_transactions aborts it (it fences this transactional id)
+                log.warning("transaction left open, aborted at the next start: %s", away)
+            else:
+                try:
+                    self.producer.producer.abort_transaction(FLUSH_TIMEOUT_S)
+                except KafkaException as exc:
+                    log.warning("aborting the transaction: %s", exc)
         self._open = False
         self.producer.discard_held()
         self.producer.cut()  # its records' reports no longer matter

@@ -151,6 +151,7 @@ class LagMonitor:
         committed = self.checkpoint.committed  # none yet: OFFSET_INVALID, as OffsetFetch says
         pending = self.checkpoint.uncommitted()
         failed = 0
+        first: str | None = None
         for tp in query.partitions:
             key = (tp.topic, tp.partition)
             if key not in positions:
@@ -161,14 +162,15 @@ class LagMonitor:
             except KafkaException as exc:
                 failed += 1
                 self._drop(key)  # unknown is not 0 (nor everything)
-                if not self._failing:
-                    log.warning("offsets of %s[%d]: %s", tp.topic, tp.partition, exc)
+                first = first or f"{tp.topic}[{tp.partition}]: {exc}"
                 continue
             position = positions[key]
             lag = lag_of(end, committed.get(key, OFFSET_INVALID), low, position, key in pending)
             LAG.labels(tp.topic, str(tp.partition)).set(lag)
             self._reported.add(key)
             self._report(self.detector.observe(now, key, lag, position))
+        if failed and not self._failing:  # one line for all of them, once per failing streak
+            log.warning("offsets of %d partitions not measured; the first: %s", failed, first)
         self._failing = failed > 0
         self._count_stalled({tp.topic for tp in query.partitions})
 

@@ -33,6 +33,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
+from app import kafka_log
+from app.broker import reach
 from app.kafka_io import make_consumer, make_producer, partitions_of
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.changelog import changelog_topic, recover
@@ -49,6 +51,8 @@ from app.stream import compat
 #: records per consume() call at most, and how long it waits for the first one
 BATCH_MAX = 1_000
 POLL_TIMEOUT_S = 0.05
+#: how long the outputs still queued at the end get to reach the broker
+CLOSE_FLUSH_S = 10.0
 #: how often processed work is checkpointed (more often: fewer records redone after a crash
 #: and, with exactly-once, less output latency; less often: fewer changelog records per key)
 COMMIT_INTERVAL_S = 1.0
@@ -135,6 +139,10 @@ class Runtime:
         self.consumer = make_consumer(settings, group_id, **group_conf)
         self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once, pipelined)
         self.checkpoint.offsets_every_s = commit_interval_s
+        # a stop does not wait for a broker that is not there; a commit is not held by one
+        self._should_stop: Callable[[], bool] = lambda: False
+        self.checkpoint.give_up = self._give_up
+        self.checkpoint.broker_away = lambda: reach.suspect_away(settings)
         self.max_keys = max_keys
         self.collector = CollectorPolicy()
         #: the lag gauges and stall reports, from the broker's offsets (lag_monitor.py)
@@ -182,9 +190,46 @@ class Runtime:
     def store_path(self, agent: str, store: str, partition: int) -> Path:
         return self.state_dir / agent / store / str(partition)
 
+    def _store_names(self, agent: Agent) -> tuple[str, ...]:
+        return (*agent.stores, DUE_STORE) if agent.on_due else agent.stores
+
+    # -- what the local state depends on (app/incarnation.py checks it at start) ---------------
+
+    def state_topics(self) -> list[str]:
+        """The topics the state folder belongs to: the inputs (the stores keep input offsets:
+        the agents' redelivery guards) and every store's changelog."""
+        changelogs = [
+            self.changelog(agent.name, store)
+            for agent in self.agents.values()
+            for store in self._store_names(agent)
+        ]
+        return sorted({*self.by_topic, *changelogs})
+
+    def reached_offsets(self) -> dict[tuple[str, int], int]:
+        """Per changelog partition with a local store: the end offset the broker must have at
+        least for the store to be its (the store's checkpointed changelog offset + 1)."""
+        reached: dict[tuple[str, int], int] = {}
+        for agent in self.agents.values():
+            for store in self._store_names(agent):
+                folder = self.state_dir / agent.name / store
+                if not folder.is_dir():
+                    continue
+                for path in folder.iterdir():
+                    if not path.name.isdigit():
+                        continue
+                    partition = PartitionStore(path)
+                    try:
+                        offset = partition.changelog_offset()
+                    finally:
+                        partition.close()
+                    if offset is not None:
+                        reached[self.changelog(agent.name, store), int(path.name)] = offset + 1
+        return reached
+
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self, should_stop: Callable[[], bool]) -> None:
+        self._should_stop = should_stop
         consumer = self.consumer
         consumer.subscribe(
             list(self.by_topic),
@@ -245,7 +290,7 @@ class Runtime:
                     continue
                 if error.fatal():
                     raise KafkaException(error)
-                log.warning("consumer: %s", error.str())
+                kafka_log.LOG.warning("consumer: %s", error.str())  # one per back-off step
                 continue
             topic = message.topic()
             key = (by_topic[topic].name, message.partition())
@@ -418,8 +463,7 @@ class Runtime:
 
     def _open_stores(self, agent: Agent, partition: int) -> dict[str, PartitionStore]:
         stores = {}
-        names = (*agent.stores, DUE_STORE) if agent.on_due else agent.stores
-        for name in names:
+        for name in self._store_names(agent):
             store = PartitionStore(self.store_path(agent.name, name, partition))
             topic = self.changelog(agent.name, name)
             done = recover(self._recovery_consumer(), topic, partition, store)
@@ -457,11 +501,17 @@ class Runtime:
             )
         return self._restorer
 
+    def _give_up(self) -> str | None:
+        """Why a checkpoint's wait should end now: a stop was asked for and no broker is there
+        (its work is redone after the restart). Without a stop the wait rides an outage out."""
+        return reach.away(self.settings) if self._should_stop() else None
+
     def close(self) -> None:
         try:
             self.consumer.close()  # revokes (and so checkpoints) what is still assigned
         finally:
-            self.producer.producer.flush(10)
+            # after a failure the outputs left are redone by the restart: no reason to wait
+            self.producer.producer.flush(0 if self._failed else CLOSE_FLUSH_S)
             if self._restorer is not None:
                 self._restorer.close()
             for stores in self.stores.values():

@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from confluent_kafka import KafkaError, KafkaException, Message
 
+from app import incarnation
 from app.core.delivery import receipts
 from app.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_S, verify
 from app.core.timeutil import parse_duration
@@ -313,7 +315,7 @@ class CallbackServer:
         self._secret = sinks.callback_secret.get_secret_value().encode()
         self._host = host
         self._port = port
-        self._seen_path = settings.state_dir / f"{settings.topic_prefix}{settings.app_id}-callbacks"
+        self._seen_path = seen_path(settings)
         self._retention_s = retention_s
         self._settings = settings
         self._publish = publish
@@ -360,9 +362,21 @@ class CallbackServer:
             self._seen.close()
 
 
+def seen_path(settings: Settings) -> Path:
+    """The folder of the receipt ids the endpoint has published (SeenReceipts)."""
+    return settings.state_dir / f"{settings.topic_prefix}{settings.app_id}-callbacks"
+
+
 def serve_callbacks(settings: Settings, sinks: SinkSettings, host: str, port: int) -> None:
+    server = CallbackServer(settings, sinks, host, port)  # its settings checked first
+    # The seen receipts must be this broker's (issue 16): kept from another broker, a provider's
+    # callback for a message sent again would be dropped as already published. One line
+    # (incarnation.StateMismatch) if not; the claim is held while the endpoint runs.
+    claim = incarnation.check(
+        settings, seen_path(settings), "sink-callbacks", [TopicNames(settings).receipts]
+    )
+
     async def main() -> None:
-        server = CallbackServer(settings, sinks, host, port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -374,4 +388,7 @@ def serve_callbacks(settings: Settings, sinks: SinkSettings, host: str, port: in
         finally:
             await server.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        claim.release()

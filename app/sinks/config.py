@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -160,6 +161,20 @@ class SinkSettings(BaseSettings):
     def provider(self, channel: str) -> ProviderConfig:
         config: ProviderConfig = getattr(self, channel)
         return config
+
+
+def provider_problem(channel: str, config: ProviderConfig) -> str | None:
+    """What keeps the channel's provider from starting, in one line naming the variable (never
+    its value: a URL may carry a token); None when nothing does. Checked by ``segue sink``
+    before anything else, so the mistake is not found behind a broker or a traceback."""
+    variable = f"SEGUE_SINK_{channel.upper()}__URL"
+    if config.kind == "http":
+        if not config.url:
+            return f"{variable}: the {channel} provider (kind http) needs a url"
+        parts = urlsplit(config.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return f"{variable}: must be an http:// or https:// address with a host"
+    return None
 
 
 class SinkConfigError(ValueError):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rocksdict import AccessType, Options, Rdict
+from rocksdict import AccessType, Options
+
+from app.sinks.rocks import open_store
 
 
 class SeenReceipts:
@@ -18,7 +20,13 @@ class SeenReceipts:
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         # A TTL database instead of a purge scan: nothing blocks the endpoint's event loop.
-        self._db = Rdict(str(path), options, access_type=AccessType.with_ttl(retention_s))
+        self._db = open_store(
+            path,
+            options,
+            "one sink-callbacks per deployment and state folder (stop the other, or give "
+            "this one another SEGUE_STATE_DIR)",
+            access_type=AccessType.with_ttl(retention_s),
+        )
 
     def __contains__(self, event_id: str) -> bool:
         return self._db.get(event_id.encode()) is not None

@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from app import incarnation, kafka_log
+from app.broker import reach
 from app.core.delivery import receipts
 from app.core.delivery.action import decode_action, partial_action
 from app.core.delivery.errors import PermanentError
@@ -34,7 +36,7 @@ from app.settings import Settings
 from app.sinks import metrics
 from app.sinks.clock import Clock, SystemClock
 from app.sinks.config import ProviderConfig, SinkSettings
-from app.sinks.dedupe import PENDING, DedupeStore
+from app.sinks.dedupe import PENDING, DedupeLog, DedupeStore, why_deduplicated
 from app.sinks.delivery import FAILED, SENT, ChannelDelivery, Result
 from app.sinks.ledger import ReceiptLedger
 from app.sinks.profiles import ProfileView
@@ -47,6 +49,7 @@ _PURGE_EVERY_MS = 3_600_000
 # Profile snapshots are read between actions at most this often (a drain costs a fetch call).
 _DRAIN_EVERY_MS = 100
 _BATCH = 100  # records per consume() call
+_FLUSH_S = 30.0  # how long a commit waits for its receipts and dead letters to be acknowledged
 
 
 def group_id(settings: Settings, channel: str) -> str:
@@ -94,6 +97,7 @@ class SinkWorker:
         self.store = DedupeStore(
             store_path(settings, channel, worker_id), parse_duration(sinks.dedupe_retention)
         )
+        self.dedupes = DedupeLog(channel, log)
         self.profiles = ProfileView(settings) if sinks.profiles else None
         self.ledger = ReceiptLedger(settings, self.receipts_topic)
         self.consumer: Consumer = make_consumer(
@@ -153,17 +157,19 @@ class SinkWorker:
                         break
                     if (error := msg.error()) is not None:
                         if error.code() != KafkaError._PARTITION_EOF:
-                            log.warning("consumer: %s", error)
+                            kafka_log.LOG.warning("consumer: %s", error)  # once a step
                         continue
                     self.handle(msg)
                     self._pending[msg.partition() or 0] = (msg.offset() or 0) + 1
                     self._since_commit += 1
                     self._maybe_commit()
                 self._maybe_commit()
+                self.dedupes.flush(self.clock.monotonic_ms())
                 if self.clock.monotonic_ms() - last_purge > _PURGE_EVERY_MS:
                     self.store.purge(self.clock.wall_ms())
                     last_purge = self.clock.monotonic_ms()
         finally:
+            self.dedupes.flush(self.clock.monotonic_ms(), final=True)
             self._commit()
             self.consumer.close()
             self.provider.close()
@@ -181,14 +187,33 @@ class SinkWorker:
         if not self._pending:
             return
         # Receipts and DLQ records first: an offset is committed only once everything its
-        # action produced is on the broker.
-        if self.producer.flush(30) > 0:
-            log.warning("producer did not flush; offsets not committed this round")
+        # action produced is on the broker. A stop does not wait for a broker that is not
+        # there, nor does a commit (librdkafka holds a synchronous one ~45 s): the actions
+        # are in the dedupe store, so their redelivery after the restart sends nothing twice.
+        left, why = reach.flush(self.producer, _FLUSH_S, self._give_up)
+        away = None if left else (reach.suspect_away(self.settings) or self._give_up())
+        if left or away:
+            # while running, once per back-off step (it is asked every commit interval); the
+            # stop's own line in full
+            (log if self._stop else kafka_log.LOG).warning(
+                "sink %s: offsets not committed this round: %s",
+                self.channel,
+                f"{left} receipts or dead letters not acknowledged: {why}" if left else away,
+            )
+            if self._stop:
+                self._pending.clear()  # said once: the revoke at close does not try again
             return
         offsets = [TopicPartition(self.topic, p, o) for p, o in self._pending.items()]
         self.consumer.commit(offsets=offsets, asynchronous=False)
+        # how far this store's input reached, for the start's check where the broker gives no
+        # topic ids (app/incarnation.py)
+        self.store.committed(self.topic, self._pending)
         self._pending.clear()
         self._since_commit = 0
+
+    def _give_up(self) -> str | None:
+        """Why a wait for the broker should end now: stopping, and no broker there."""
+        return reach.away(self.settings) if self._stop else None
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.ASSIGNED.labels(self.channel).set(len(partitions))
@@ -240,10 +265,19 @@ class SinkWorker:
             return
         action_id = action["action_id"]
         seen = self.store.get(action_id)
+        elsewhere = False
         if seen is None and self._handover.get(msg.partition() or 0, 0) > 0:
             seen = self._delivered_elsewhere(msg.partition() or 0, action)
+            elsewhere = seen is not None
         if seen is not None and seen["s"] != PENDING:
+            # not delivered again: a decision, so it is logged as well as counted (issue 16)
             metrics.DEDUPLICATED.labels(self.channel).inc()
+            self.dedupes.note(
+                action_id,
+                str(action["customer_id"]),
+                why_deduplicated(seen, elsewhere),
+                self.clock.monotonic_ms(),
+            )
             if not seen["r"]:
                 # Either its receipt is still in flight (a rebalance redelivered the record
                 # at once) or a crash lost it: let the producer report, then look again.
@@ -358,8 +392,7 @@ class SinkWorker:
 
 
 def run_sink(settings: Settings, sinks: SinkSettings, channel: str, worker_id: str = "0") -> None:
-    from prometheus_client import start_http_server
-
+    from app.metrics_endpoint import serve_metrics, sink_port
     from app.topics.apply import apply_topics
 
     logging.basicConfig(
@@ -368,9 +401,28 @@ def run_sink(settings: Settings, sinks: SinkSettings, channel: str, worker_id: s
     report = apply_topics(settings)
     for line in report.mismatches:
         log.warning("topic mismatch: %s", line)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
-    worker = SinkWorker(settings, sinks, channel, worker_id=worker_id)
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
-    worker.run()
+    claim = check_state(settings, sinks, channel, worker_id)
+    try:
+        # the channel's own default port, or a free one when taken: one line names it
+        serve_metrics(settings, sink_port(channel), log)
+        worker = SinkWorker(settings, sinks, channel, worker_id=worker_id)
+        signal.signal(signal.SIGTERM, worker.stop)
+        signal.signal(signal.SIGINT, worker.stop)
+        worker.run()
+    finally:
+        claim.release()
+
+
+def check_state(
+    settings: Settings, sinks: SinkSettings, channel: str, worker_id: str
+) -> incarnation.Claim:
+    """The dedupe store must be this broker's (issue 16: a store that outlived a broker reset
+    dropped every re-sent action as delivered); raises incarnation.StateMismatch (one line)."""
+    folder = store_path(settings, channel, worker_id)
+    store = DedupeStore(folder, parse_duration(sinks.dedupe_retention))
+    try:
+        reached = store.reached()
+    finally:
+        store.close()
+    topic = TopicNames(settings).actions[channel]
+    return incarnation.check(settings, folder, f"sink {channel} {worker_id}", [topic], reached)

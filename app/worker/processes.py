@@ -7,7 +7,9 @@ passes SIGTERM/SIGINT on, and waits. A child that fails ends the group: the othe
 (each checkpoints on SIGTERM) and the parent exits with the child's code, for the supervisor
 that runs ``segue worker`` to restart it, as it would a single worker.
 
-Metrics: child ``i`` serves them on ``SEGUE_METRICS_PORT + i`` (0 still disables).
+Metrics: child ``i`` serves them on the worker's port + ``i`` (9464, or ``SEGUE_METRICS_PORT``;
+0 still disables); a port another process holds is replaced by a free one, which the child logs
+(app/metrics_endpoint.py).
 """
 
 from __future__ import annotations

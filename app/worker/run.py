@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from app import incarnation
 from app.core.journeys import DefinitionError, Engine, load_journeys, load_policies
 from app.core.journeys.compiled import CompileError
+from app.core.journeys.problems import DefinitionProblem
 from app.kafka_io import partitions_of
+from app.metrics_endpoint import WORKER_PORT, MetricsError, serve_metrics
 from app.models.artifact import ArtifactError
 from app.models.scorer import load_scorer, models_folder, served
 from app.privacy import audit
@@ -63,7 +63,10 @@ def load_engine(settings: Settings, journeys_dir: Path, policies_file: Path | No
     if not journeys_dir.is_dir():
         raise StartError(f"journeys folder {journeys_dir} does not exist")
     try:
-        journeys = load_journeys(journeys_dir)
+        warnings: list[DefinitionProblem] = []
+        journeys = load_journeys(journeys_dir, warnings)
+        for warning in warnings:  # allowed by the spec, so run; said, as validate says them
+            log.warning("%s", warning)
         policies = load_policies(policies_file)
         scorer = load_scorer(models_folder(settings.models_dir, journeys_dir))
         return Engine(journeys, policies, scorer, duplicates=settings.duplicates)
@@ -180,8 +183,12 @@ def run_worker(
     except (incarnation.StateMismatch, incarnation.StateBusy) as exc:
         runtime.close()
         raise StartError(str(exc)) from None
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    try:
+        # its own default port, or a free one when taken: one line names it (issue 16)
+        serve_metrics(settings, WORKER_PORT, log)
+    except MetricsError as exc:
+        runtime.close()
+        raise StartError(str(exc)) from None
     # what this process serves from now on, on record before it reads an event (docs/privacy.md)
     try:
         audit.publish(

@@ -27,8 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 class Deployment:
     """One isolated Segue deployment on the shared broker: own topic prefix, group, state."""
 
-    def __init__(self, broker: BrokerUnderTest, tmp: Path, partitions: int = 4) -> None:
-        self.prefix = f"t{uuid.uuid4().hex[:8]}."
+    def __init__(
+        self, broker: BrokerUnderTest, tmp: Path, partitions: int = 4, prefix: str | None = None
+    ) -> None:
+        # ``prefix``: the same deployment (topics, groups, state folders) on another broker
+        self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
         self.tmp = tmp
         self.env = {
             **os.environ,

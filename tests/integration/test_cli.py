@@ -90,7 +90,7 @@ def test_produce_tail_and_profile_get(
     wait_profiles(deployment, worker, expected)
     customer = events[0]["customer_id"]
     assert fetch_profile(deployment.settings, customer) == expected[customer]
-    shown = segue(deployment.env, "profile", "get", customer)
+    shown = segue(deployment.env, "profile", "get", customer, "--json")
     assert shown.returncode == 0, shown.stderr
     assert orjson.loads(shown.stdout)["counts"] == expected[customer]["counts"]
     assert segue(deployment.env, "profile", "get", "nobody").returncode == 1

@@ -333,7 +333,7 @@ def test_profile_get_accepts_any_identifier(world: dict[str, Any]) -> None:
         "anonymous_id:x1-la",
     ):
         shown = subprocess.run(
-            [sys.executable, "-m", "app", "profile", "get", identifier],
+            [sys.executable, "-m", "app", "profile", "get", identifier, "--json"],
             cwd=ROOT,
             env=run.deployment.env,
             capture_output=True,

@@ -30,6 +30,9 @@ def test_one_thousand_simulated_events_give_the_expected_profiles(
         key = event.get("customer_id") or event.get("anonymous_id")
         records.append((key.encode(), orjson.dumps(event)))
     assert len(records) == 1000
+    # the expected profiles are the pure fold of the events; without models no example journey
+    # reaches an `update` step (churn_save's needs a churn score), which would add attributes
+    deployment.env["SEGUE_MODELS_DIR"] = "none"
     worker = start_worker()
     deployment.produce(records, TopicNames(deployment.settings).events)
     expected = expected_profiles(records)
@@ -73,7 +76,20 @@ def test_the_demo_runs_to_its_summary_and_stops_what_it_started(
     assert summary_figure(out, r"events in \(worker\)") == 400
     assert summary_figure(out, "rejected to the DLQ") == 20  # 5 % of 400, all dead-lettered
     assert summary_figure(out, "profiles built") > 0
-    assert "worker    stopped" in out
+    # it published only once the worker had joined, and its sinks delivered every action to
+    # the local SMTP and HTTP servers (and the in-app file), whose counts agree
+    assert re.search(r"worker    ready in [\d.]+ s", out), out
+    assert out.index("worker    ready") < out.index("simulate ")
+    deliveries = re.search(r"deliveries\s+([\d,]+) receipts for ([\d,]+) actions", out)
+    assert deliveries and deliveries.group(1) == deliveries.group(2) != "0", out
+    per_channel = re.findall(
+        r"^\s+(email|push|agent|in_app)\s+MessageSent: (\d+); the provider accepted (\d+)$",
+        out,
+        re.MULTILINE,
+    )
+    assert {channel for channel, _, _ in per_channel} >= {"email", "in_app"}, out
+    assert all(sent == accepted for _, sent, accepted in per_channel), out
+    assert "worker    stopped" in out and "sinks     stopped" in out
     assert "broker    stopped" not in out  # it used the running broker and left it alone
     # it ends with the journey report, read from the outcomes topic
     assert re.search(r"report: [\d,]+ outcome records", out), out

@@ -41,7 +41,7 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     lines = result.output.splitlines()
     assert lines[0].startswith(f"{bad}: steps[3].split[1].goto: unknown step 'tips_pusj'")
     assert lines[1].startswith(f"{policies}: frequency_caps[0].max: must be at least 0")
-    assert lines[2] == "2 problems in 2 files; 1 of 2 journeys valid"
+    assert lines[2] == "2 errors in 2 files; 1 of 2 journeys valid"
 
 
 def test_validate_a_single_file(tmp_path: Path) -> None:
@@ -85,3 +85,67 @@ def test_graph_of_an_invalid_journey_exits_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["journeys", "graph", str(bad)])
     assert result.exit_code == 1
     assert f"{bad}: version: required field is missing" in result.output
+
+
+NAMES = """\
+id: a
+version: 1
+trigger: {event: CartAbandon}
+goal: {event: OrderPlaced}
+exit_on: [{event: MyOwnEvent}]
+steps:
+  - id: s
+    send: {channel: email, template: cart_ofer}
+  - id: d
+    decide:
+      propensity: churn
+      options: [{id: o, value: 1, channel: sms, template: no_such_template_anywhere}]
+"""
+
+
+def test_validate_warns_of_unknown_event_types_and_missing_templates(tmp_path: Path) -> None:
+    folder = tmp_path / "journeys"
+    folder.mkdir()
+    write_text(folder, NAMES, "a.yaml")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "cart_offer.j2").write_text("hi")
+    (templates / "cart_offer.subject.j2").write_text("hi")
+    result = runner.invoke(
+        app, ["journeys", "validate", str(folder), "--templates", str(templates)]
+    )
+    assert result.exit_code == 0, result.output  # warnings: the worker runs these files
+    lines = result.output.splitlines()
+    source = str(folder / "a.yaml")
+    assert lines == [
+        f"{source}: trigger.event: warning: event type 'CartAbandon' is not a documented one "
+        "(docs/events.md); did you mean 'CartAbandoned'?",
+        f"{source}: exit_on[0].event: warning: event type 'MyOwnEvent' is not a documented "
+        "one (docs/events.md); fine if your producers send it",
+        f"{source}: steps[0].send.template: warning: template 'cart_ofer' not found "
+        f"({templates}/cart_ofer.j2); did you mean 'cart_offer'?",
+        f"{source}: steps[1].decide.options[0].template: warning: template "
+        f"'no_such_template_anywhere' not found ({templates}/no_such_template_anywhere.j2)",
+        "1 journey valid, 4 warnings",
+    ]
+
+
+def test_the_vocabulary_is_the_documented_one() -> None:
+    import re
+
+    from app.core.journeys.vocabulary import EVENT_TYPES
+
+    text = (ROOT / "docs" / "events.md").read_text()
+    table = text[text.index("## Vocabulary") : text.index("## ", text.index("## Vocabulary") + 3)]
+    documented = {
+        name
+        for row in table.splitlines()
+        if row.startswith("| `")
+        for name in re.findall(r"`([A-Z][A-Za-z]+)`", row.split("|")[1])
+    }
+    assert documented == EVENT_TYPES - {"ErasureRequested"}
+
+
+def test_the_example_journeys_name_known_events_and_templates() -> None:
+    result = runner.invoke(app, ["journeys", "validate", str(JOURNEYS_DIR)])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output

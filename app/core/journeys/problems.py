@@ -35,8 +35,8 @@ class DefinitionProblem:
     ``path`` is empty when the problem concerns the whole document; ``line`` (1-based) is known
     when the problem was found in a YAML file. ``severity`` is ``error`` (the file cannot be
     used) or ``warning`` (the spec allows it, but it is probably a mistake: an unreachable step,
-    a loop without a wait). ``segue journeys validate`` fails on both; the engine loads
-    journeys with warnings.
+    a loop without a wait). ``segue journeys validate`` shows both and fails on errors only;
+    the engine loads journeys with warnings (the worker logs them).
     """
 
     file: str

@@ -69,7 +69,9 @@ def test_an_address_in_the_profile_or_the_steps_data_reaches() -> None:
     result = run([j], events, policy)
     assert sent(result) == [(iso("10:00"), "c-1", "by_sms")]
     assert decided(result) == [(iso("10:00"), "by_sms", "suppressed", "unreachable")]
-    to_data = journey(steps=[send("by_sms", {**SMS, "data": {"phone": "entry.trigger.properties.to"}})])
+    to_data = journey(
+        steps=[send("by_sms", {**SMS, "data": {"phone": "entry.trigger.properties.to"}})]
+    )
     result = run([to_data], [event("Start", "10:00", customer="c-3", to="+1 555 0100")], policy)
     assert sent(result) == [(iso("10:00"), "c-3", "by_sms")]
 
@@ -92,9 +94,7 @@ def test_consent_is_checked_before_reachability_and_reachability_before_categori
 
 def test_without_a_reachability_block_nothing_is_checked() -> None:
     j = journey(steps=[send("offer")])
-    assert sent(run([j], [event("Start", "10:00")], policies())) == [
-        (iso("10:00"), "c-1", "offer")
-    ]
+    assert sent(run([j], [event("Start", "10:00")], policies())) == [(iso("10:00"), "c-1", "offer")]
 
 
 # -- category suppression ------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def test_unreadable_events_or_unwritable_output_exit_2(tmp_path: Path, journeys:
     events.write_bytes(envelope("e-1", "CartAbandoned", "2026-11-23T09:00:00Z") + b"\n")
     unwritable = runner.invoke(app, [*args, "--events", str(events)])
     assert unwritable.exit_code == 2
-    assert "cannot write" in unwritable.output
+    assert f"the folder {tmp_path / 'no'} does not exist" in unwritable.output
 
 
 def test_a_saved_tail_of_the_events_topic_replays_as_its_envelopes(
