@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -39,10 +40,34 @@ def can_bind(host: str, port: int) -> bool:
     return True
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+#: where ``free_port`` looks: from here up to the kernel's ephemeral range
+FREE_PORTS_FROM = 10_000
+
+
+def free_port(host: str = "127.0.0.1", count: int = 1) -> int:
+    """The first of ``count`` consecutive ports a server could listen on now, below the
+    kernel's ephemeral range. A port from that range can be handed to a client as its own
+    source port: a client polling the port before its server listens (a test, the demo, a
+    broker start) then connects to itself (TCP simultaneous open; the poll reads its own
+    request back, "BadStatusLine: GET /metrics") and holds the port, so the server's bind
+    fails. Below the range no connection is ever given it."""
+    low = _ephemeral_start()
+    rng = random.Random()
+    for _ in range(500):
+        first = rng.randrange(FREE_PORTS_FROM, max(FREE_PORTS_FROM + 1, low - count))
+        if all(can_bind(host, port) for port in range(first, first + count)):
+            return first
+    with socket.socket() as sock:  # a crowded machine: whatever the kernel gives
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_start() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default; other systems start higher
 
 
 def pid_cmdline(pid_file: Path) -> tuple[int, bytes] | None:

@@ -103,9 +103,15 @@ class SinkWorker:
         self.consumer: Consumer = make_consumer(
             settings,
             group_id(settings, channel),
-            # A dead provider can hold one action for minutes of retries; staying in the group
-            # meanwhile avoids a rebalance storm (the dedupe store covers one if it happens).
-            **{"max.poll.interval.ms": 900_000},
+            **{
+                # A dead provider can hold one action for minutes of retries; staying in the
+                # group meanwhile avoids a rebalance storm (the dedupe store covers one).
+                "max.poll.interval.ms": 900_000,
+                # Static membership (KIP-345), as the worker: a sink restarted under its id
+                # (a crash, a deploy) gets its partitions back at once instead of after the
+                # session timeout (45 s); one that does not come back keeps them until then.
+                "group.instance.id": f"{group_id(settings, channel)}-{worker_id}",
+            },
         )
         self.producer: Producer = make_producer(settings)
         self._pending: dict[int, int] = {}  # partition -> next offset to commit

@@ -90,7 +90,8 @@ class WorkerProcess:
         self.deployment = deployment
         self.worker_id = worker_id
         self.args = args
-        self.metrics_port = free_port()
+        # room for --processes children on the ports after it
+        self.metrics_port = free_port(count=4)
         self.log_path = deployment.tmp / f"worker-{worker_id}-{uuid.uuid4().hex[:4]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
