@@ -34,6 +34,7 @@ from tests.integration.broker import BrokerUnderTest
 from tests.integration.live_support import WORKER_ARGS, journey_events, produce_events
 from tests.integration.sink_support import SinkProcess, action_records, make_action, provider_env
 from tests.integration.support import ROOT, Deployment, WorkerProcess
+from tests.integration.test_cli import segue
 from tests.integration.test_live_journeys import future_ms, owns_partitions
 
 #: seconds a command may take to say there is no broker (the goal is 5; Python's start is ~2)
@@ -45,16 +46,9 @@ STOP_BOUND_S = 10.0
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, list[str], float]:
+    """``segue ARGS``: exit code, every line it printed, and how long it took."""
     began = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = segue(env, *args, timeout=timeout)
     lines = (done.stdout + done.stderr).strip().splitlines()
     return done.returncode, lines, time.monotonic() - began
 
