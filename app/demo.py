@@ -31,6 +31,7 @@ from app.broker.embedded import (
     free_port,
     port_open,
 )
+from app.core.dlq import dlq_reason
 from app.core.timeutil import from_datetime, parse_rfc3339
 from app.demo_delivery import DEMO_CHANNELS, LocalProviders, Sinks, sink_base_env
 from app.explain.profile_view import profile_lines
@@ -318,7 +319,7 @@ def _summary(
 ) -> None:
     reasons: Counter[str] = Counter()
     for msg in read_partitions(settings, names.dlq):
-        reasons[orjson.loads(msg.value() or b"{}").get("reason", "?").split(":", 1)[0]] += 1
+        reasons[dlq_reason(msg.headers()).get("reason", "?").split(":", 1)[0]] += 1
     profiles, merged = latest_profiles(
         (msg.key(), msg.value()) for msg in read_partitions(settings, names.profiles_changelog)
     )

@@ -232,7 +232,7 @@ class BrokerFacts:
         from confluent_kafka.admin import AdminClient
 
         self.timeout_s = timeout_s
-        self.admin = AdminClient(settings.kafka_config())
+        self.admin = AdminClient(settings.admin_config())
 
     def incarnation(self, topics: Iterable[str]) -> Incarnation:
         from confluent_kafka import KafkaException, TopicCollection

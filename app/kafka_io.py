@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,7 +51,8 @@ def produce_or_wait(producer: Producer, topic: str, **kwargs: Any) -> None:
 def make_consumer(settings: Settings, group_id: str | None = None, **extra: Any) -> Consumer:
     conf = settings.kafka_config(
         **{
-            "group.id": group_id or f"segue-cli-{uuid.uuid4().hex[:8]}",
+            # under the topic prefix, as every id (prefix ACLs cover it)
+            "group.id": group_id or settings.cli_group_id(),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
         }

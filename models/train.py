@@ -34,18 +34,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-import matplotlib  # noqa: E402
+# scikit-learn and matplotlib are the `train` extra's (pyproject.toml), not the core's: scoring
+# never needs them. Without them training stops with one line saying what to install.
+try:
+    import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
-from sklearn.calibration import CalibratedClassifierCV, calibration_curve  # noqa: E402
-from sklearn.linear_model import LogisticRegressionCV  # noqa: E402
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import sklearn
+    from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise SystemExit(
+        f"install segue[train] to train models ({exc.name} is missing): "
+        "pip install 'segue[train]', or `make install` in a checkout"
+    ) from None
 
 from app.core import features as core_features  # noqa: E402
 from app.models import datasets  # noqa: E402

@@ -76,7 +76,13 @@ def probe(settings: Settings) -> None:
     from confluent_kafka.admin import AdminClient
 
     # log_level 0: its failures are reported here, once, not by librdkafka line by line
-    admin = AdminClient(settings.kafka_config(log_level=0))
+    try:
+        admin = AdminClient(settings.admin_config(log_level=0))
+    except KafkaException as exc:  # settings librdkafka refuses (or was built without)
+        raise BrokerAway(
+            f"the Kafka client settings are refused: {_reason(exc)} (check the "
+            "SEGUE_SECURITY_PROTOCOL/SASL/SSL settings and SEGUE_KAFKA_EXTRA)"
+        ) from None
     try:
         metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
     except KafkaException as exc:

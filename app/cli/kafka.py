@@ -16,6 +16,8 @@ from confluent_kafka import KafkaException
 
 from app.cli import app
 from app.cli.inputs import broker_reason, fail, need_broker
+from app.formats.codecs import Decoder, FormatProblem
+from app.formats.deployment import configured_decoder
 from app.kafka_io import make_consumer, read_partitions
 from app.publish import publish
 from app.settings import Settings, load_settings
@@ -77,24 +79,38 @@ def produce(
     typer.echo(f"published {sent} records to {target} on {settings.bootstrap_servers}")
 
 
-def render(msg: Any) -> bytes:
+def render(msg: Any, decoder: Decoder | None = None) -> bytes:
+    """One record as a JSON line: a value in JSON or in the wire format (Avro, JSON Schema,
+    through the registry) as its JSON object, anything else as base64; headers, if any, as
+    [name, text] pairs in order (base64 where not UTF-8)."""
     value = msg.value()
     try:
-        decoded: Any = orjson.loads(value) if value is not None else None
-    except orjson.JSONDecodeError:
+        decoded: Any = (decoder or Decoder()).loads(value) if value is not None else None
+    except FormatProblem:
         decoded = {"b64": base64.b64encode(value).decode("ascii")}
     key = msg.key()
     _ts_type, ts = msg.timestamp()
-    return orjson.dumps(
-        {
-            "topic": msg.topic(),
-            "partition": msg.partition(),
-            "offset": msg.offset(),
-            "timestamp_ms": ts,
-            "key": key.decode("utf-8", "replace") if key is not None else None,
-            "value": decoded,
-        }
-    )
+    line = {
+        "topic": msg.topic(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "timestamp_ms": ts,
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "value": decoded,
+    }
+    headers = msg.headers()
+    if headers:
+        line["headers"] = [[name, _header_text(data)] for name, data in headers]
+    return orjson.dumps(line)
+
+
+def _header_text(data: bytes | None) -> Any:
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(data).decode("ascii")}
 
 
 @app.command()
@@ -117,10 +133,11 @@ def tail(
             guess = _did_you_mean(topic, known, settings.topic(topic))
             where = f"{settings.bootstrap_servers}{guess}"
             raise fail(f"tail: no topic {topic!r} at {where}")
+        decoder = configured_decoder()
         for msg in read_partitions(
             settings, topic, from_beginning=from_beginning, max_records=max_records, follow=follow
         ):
-            out.write(render(msg) + b"\n")
+            out.write(render(msg, decoder) + b"\n")
             out.flush()
     except KeyboardInterrupt:
         pass

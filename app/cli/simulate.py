@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from app.cli import app
-from app.cli.inputs import need_broker, output_file
+from app.cli.inputs import fail, need_broker, output_file
 from app.core.timeutil import TimeFormatError, from_datetime, parse_rfc3339
 from app.settings import Settings, load_settings
 from app.sim import DEFAULT_START, planned_count, simulate
@@ -152,10 +152,16 @@ def _written(records: Iterable[dict[str, Any] | bytes], out: IO[bytes]) -> Itera
 def _publish(
     settings: Settings, records: object, total: int, rate: float | None, progress: IO[str] | None
 ) -> None:
+    from app.formats.deployment import load_formats
+    from app.formats.registry import SchemaSetupError
     from app.publish import PublishStats, publish
     from app.topics.specs import TopicNames
 
     topic = TopicNames(settings).events
+    try:  # envelopes in the events topic's format (JSON, or Avro with SEGUE_TOPIC_FORMATS)
+        encode = load_formats(settings).writer(topic).encode
+    except SchemaSetupError as exc:
+        raise fail(f"simulate: {exc}") from None
 
     def report(stats: PublishStats) -> None:
         # sent is what the producer took; delivered what the broker acknowledged, so far
@@ -166,7 +172,7 @@ def _publish(
             )
             progress.flush()
 
-    stats = publish(settings, records, topic, rate=rate, on_progress=report)  # type: ignore[arg-type]
+    stats = publish(settings, records, topic, rate=rate, on_progress=report, encode=encode)  # type: ignore[arg-type]
     if progress is not None:
         progress.write("\n")
     if stats.errors:

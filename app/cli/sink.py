@@ -23,6 +23,14 @@ def sink(
     worker_id: str = typer.Option(
         "0", help="Distinguishes the dedupe stores of workers of one channel on one host."
     ),
+    create_topics: bool | None = typer.Option(
+        None,
+        "--create-topics/--no-create-topics",
+        help="Create missing topics at start (default: SEGUE_CREATE_TOPICS, true); with "
+        "--no-create-topics only check them and refuse to start (exit 2) if they are not as "
+        "declared (its actions, receipts, DLQ): for estates whose topics are provisioned elsewhere.",
+        show_default=False,
+    ),
 ) -> None:
     """Deliver the actions of one channel through its provider (SEGUE_SINK_<CHANNEL>__*)."""
     from app.sinks.config import provider_problem
@@ -31,18 +39,21 @@ def sink(
     if channel not in CHANNELS:
         raise fail(f"segue sink: no channel {channel!r}; one of {', '.join(CHANNELS)}")
     settings, sinks = load_settings(), _sink_settings()
+    if create_topics is not None:
+        settings = settings.model_copy(update={"create_topics": create_topics})
     problem = provider_problem(channel, sinks.provider(channel))
     if problem is not None:
         raise fail(f"segue sink: {problem}")
     need_broker(settings)
+    from app.formats.registry import SchemaSetupError
     from app.metrics_endpoint import MetricsError  # the heavy imports after the quick checks
     from app.sinks.rocks import StoreInUse
-    from app.sinks.worker import run_sink
+    from app.sinks.worker import TopicsNotReady, run_sink
 
     try:
         with _refused_in_one_line("sink"):
             run_sink(settings, sinks, channel, worker_id)
-    except (MetricsError, StoreInUse) as exc:
+    except (MetricsError, StoreInUse, TopicsNotReady, SchemaSetupError) as exc:
         raise fail(f"segue sink: {exc}") from None
 
 

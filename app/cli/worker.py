@@ -44,6 +44,14 @@ def worker(
         "may run on); child i serves metrics on the worker's metrics port (9464 or "
         "SEGUE_METRICS_PORT) + i.",
     ),
+    create_topics: bool | None = typer.Option(
+        None,
+        "--create-topics/--no-create-topics",
+        help="Create missing topics at start (default: SEGUE_CREATE_TOPICS, true); with "
+        "--no-create-topics only check them and refuse to start (exit 2) if they are not as "
+        "declared: for estates whose topics are provisioned elsewhere.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the stream worker: ingest, profiles, journeys and timers on the configured broker."""
     from app.metrics_endpoint import WORKER_PORT, port_for
@@ -51,17 +59,27 @@ def worker(
     if policies is None and DEFAULT_POLICIES.is_file():
         policies = DEFAULT_POLICIES
     settings = load_settings()
+    if create_topics is not None:
+        settings = settings.model_copy(update={"create_topics": create_topics})
     need_broker(settings)
     from app.runtime.checkpoint import CheckpointFailed  # the heavy imports after the probe
-    from app.worker.run import StartError, run_worker
+    from app.worker.run import StartError, run_worker, topics_ready
 
     if processes is None:
         processes = usable_cores()
     if processes > 1:
         from app.worker.processes import run_processes
 
+        if not settings.create_topics:
+            try:  # once, here: not a line from each child
+                topics_ready(settings)
+            except StartError as exc:
+                typer.echo(f"segue worker: {exc}", err=True)
+                raise typer.Exit(2) from None
         port = port_for(settings, WORKER_PORT)
-        raise typer.Exit(run_processes(processes, worker_id, journeys, policies, port))
+        raise typer.Exit(
+            run_processes(processes, worker_id, journeys, policies, port, settings.create_topics)
+        )
     try:
         run_worker(settings, worker_id, journeys, policies)
     except StartError as exc:

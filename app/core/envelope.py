@@ -17,7 +17,8 @@ Limits (each a reason in the dead-letter record; docs/pipeline.md):
   a producer's bug, and an event dated there would move its partition's time (and every wait on
   it) to the end of time;
 - ``customer_id`` / ``anonymous_id`` / ``event_id``: no control characters (internal keys in the
-  stores start with NUL, so no customer can collide with one).
+  stores start with NUL, so no customer can collide with one);
+- ``properties``: what the type's property schema asks (app/core/event_properties.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 import fastjsonschema
 import orjson
 
+from app.core.event_properties import PropertyProblem
+from app.core.event_properties import rules as property_rules
 from app.core.timeutil import TimeFormatError, format_ms, parse_rfc3339
 from app.paths import SCHEMAS_DIR
 
@@ -44,11 +47,13 @@ Event = dict[str, Any]
 
 
 class InvalidEvent(ValueError):
-    """The bytes are not a valid event envelope; ``reason`` says why, for the dead-letter topic."""
+    """The bytes are not a valid event envelope; ``reason`` says why, for the dead-letter topic;
+    ``path``, where known, the field at fault (``properties.total``)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, path: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.path = path
 
 
 def _load_validator() -> Any:
@@ -269,6 +274,10 @@ def _validated(obj: Any, shapes_known_fine: bool = False) -> Event:
             raise InvalidEvent(problem)
         if context and (problem := _shape_problem(context, "context")):
             raise InvalidEvent(problem)
+    try:
+        property_rules().check(obj["type"], properties or {})
+    except PropertyProblem as exc:
+        raise InvalidEvent(exc.reason, exc.path) from None
     return {
         "event_id": obj["event_id"],
         "type": obj["type"],

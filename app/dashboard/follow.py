@@ -13,9 +13,10 @@ import threading
 import time
 from typing import Any
 
-import orjson
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
+from app.formats.codecs import FormatProblem
+from app.formats.deployment import configured_decoder
 from app.kafka_io import make_consumer
 from app.report.tables import Builder
 from app.report.topics import USELESS, sources
@@ -59,6 +60,7 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         consumer = make_consumer(self.settings)
+        decoder = configured_decoder()  # a topic in Avro reads as its JSON form
         takers = {
             kind: (required, take) for kind, (_, required, take) in sources(self.builder).items()
         }
@@ -84,13 +86,13 @@ class Follower(threading.Thread):
                         self.read[kind] += 1
                         required, take = takers[kind]
                         try:
-                            record = orjson.loads(raw)
+                            record = decoder.loads(raw)
                             if not isinstance(record, dict) or any(
                                 k not in record for k in required
                             ):
                                 raise KeyError(required)
                             take(record)
-                        except (orjson.JSONDecodeError, *USELESS):
+                        except (FormatProblem, *USELESS):
                             self.unusable += 1
         except KafkaException as exc:
             self.error = str(exc)

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,10 @@ EXPECTED_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: libraries whose version must match the training run exactly
 CHECKED_LIBRARIES = ("scikit-learn",)
+#: what :func:`installed_versions` reports for a checked library that is absent
+NOT_INSTALLED = "not installed"
+#: the distribution whose ``train`` extra pins the checked libraries (pyproject.toml)
+DISTRIBUTION = "segue"
 
 
 class ArtifactError(RuntimeError):
@@ -68,14 +74,33 @@ def sha256_file(path: Path) -> str:
 
 
 def installed_versions() -> dict[str, str]:
-    """Versions of the checked libraries in this environment (without importing them)."""
+    """Versions of the checked libraries in this environment (without importing them), or
+    ``NOT_INSTALLED``: scikit-learn is the ``train`` extra's, which an install that only scores
+    does not have (scoring never imports it)."""
     found = {}
     for name in CHECKED_LIBRARIES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            found[name] = "not installed"
+            found[name] = NOT_INSTALLED
     return found
+
+
+@cache
+def training_pins() -> dict[str, str]:
+    """The exact versions the ``train`` extra pins (``name==version``), from the installed
+    distribution's metadata; empty when Segue is not installed (e.g. run from a bare tree)."""
+    try:
+        requirements = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return {}
+    pins = {}
+    for requirement in requirements:
+        # e.g. 'scikit-learn==1.9.1; extra == "train"' (names as written in pyproject.toml)
+        found = re.match(r"\s*([A-Za-z0-9._-]+)\s*==\s*([^\s;,]+)\s*;(.*)$", requirement)
+        if found and re.search(r"extra\s*==\s*['\"]train['\"]", found.group(3)):
+            pins[re.sub(r"[-_.]+", "-", found.group(1)).lower()] = found.group(2)
+    return pins
 
 
 def dump_json(obj: Any) -> bytes:
@@ -118,6 +143,16 @@ def check_artifact(
     if not isinstance(trained, dict):
         raise ArtifactError(f"{where}: no 'trained_with' library versions recorded")
     for library in CHECKED_LIBRARIES:
+        if installed.get(library) == NOT_INSTALLED:
+            # An install without the train extra scores only: the artifact must come from the
+            # toolchain this release pins for training (the same guarantee as with it installed).
+            pinned = training_pins().get(library)
+            if trained.get(library) != pinned:
+                raise ArtifactError(
+                    f"{where}: trained with {library} {trained.get(library)}, but this Segue "
+                    f"trains with {library} {pinned} (segue[train]); retrain with `make models`"
+                )
+            continue
         if trained.get(library) != installed.get(library):
             raise ArtifactError(
                 f"{where}: trained with {library} {trained.get(library)}, but "

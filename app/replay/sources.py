@@ -12,6 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
+from app.formats.codecs import FormatProblem
+from app.formats.deployment import configured_decoder
+from app.formats.wire import framed
 from app.kafka_io import read_partitions
 from app.settings import Settings
 from app.topics.specs import TopicNames
@@ -88,10 +93,16 @@ class TopicSource:
 
     def __iter__(self) -> Iterator[Raw]:
         topic = self.topic
+        decoder = configured_decoder()
         for msg in read_partitions(self.settings, topic, ranges=self.ranges):
             value = msg.value()
             if msg.error() or value is None:  # a tombstone: no event
                 continue
+            if framed(value):  # Avro (or JSON Schema) in the wire format: as its JSON form
+                try:
+                    value = orjson.dumps(decoder.wire_object(value))
+                except FormatProblem as exc:
+                    value = orjson.dumps({"unreadable": exc.reason})  # skipped, with why
             yield f"{topic}[{msg.partition()}]@{msg.offset()}", value
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from app.core.timeutil import TimeFormatError
+from app.formats.codecs import FormatProblem
+from app.formats.deployment import configured_decoder
 from app.kafka_io import read_partitions
 from app.report.tables import Builder
 from app.settings import Settings
@@ -37,15 +37,16 @@ def feed_topic(settings: Settings, topic_of: str, builder: Builder) -> int:
     _, required, take = sources(builder)[topic_of]
     topic = getattr(TopicNames(settings), topic_of)
     unusable = 0
+    decoder = configured_decoder()  # a topic in Avro reads as its JSON form
     for msg in read_partitions(settings, topic):
         raw = msg.value()
         if msg.error() or raw is None:
             continue
         try:
-            record = orjson.loads(raw)
+            record = decoder.loads(raw)
             if not isinstance(record, dict) or not all(k in record for k in required):
                 raise KeyError(required)
             take(record)
-        except (orjson.JSONDecodeError, *USELESS):
+        except (FormatProblem, *USELESS):
             unusable += 1
     return unusable

@@ -100,7 +100,7 @@ class LagMonitor:
         self.checkpoint = checkpoint
         self.group_id = group_id
         self.interval_s = interval_s
-        self.admin = admin if admin is not None else AdminClient(settings.kafka_config())
+        self.admin = admin if admin is not None else AdminClient(settings.admin_config())
         self.detector = StallDetector(stall_after_s)
         self._query: _Query | None = None
         self._next_at = 0.0

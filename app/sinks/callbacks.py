@@ -368,6 +368,7 @@ def seen_path(settings: Settings) -> Path:
 
 
 def serve_callbacks(settings: Settings, sinks: SinkSettings, host: str, port: int) -> None:
+    settings = settings.for_component("callbacks")  # client.id <prefix>segue-callbacks
     server = CallbackServer(settings, sinks, host, port)  # its settings checked first
     # The seen receipts must be this broker's (issue 16): kept from another broker, a provider's
     # callback for a message sent again would be dropped as already published. One line

@@ -29,8 +29,11 @@ from app.broker import reach
 from app.core.delivery import receipts
 from app.core.delivery.action import decode_action, partial_action
 from app.core.delivery.errors import PermanentError
-from app.core.dlq import dlq_record
+from app.core.dlq import dlq_value_and_headers
 from app.core.timeutil import TimeFormatError, format_ms, parse_duration, parse_rfc3339
+from app.core.trace import HEADER as TRACEPARENT
+from app.core.trace import child_traceparent, header_text
+from app.formats.deployment import Formats, load_formats
 from app.kafka_io import make_consumer, make_producer
 from app.settings import Settings
 from app.sinks import metrics
@@ -50,6 +53,11 @@ _PURGE_EVERY_MS = 3_600_000
 _DRAIN_EVERY_MS = 100
 _BATCH = 100  # records per consume() call
 _FLUSH_S = 30.0  # how long a commit waits for its receipts and dead letters to be acknowledged
+
+
+def component(channel: str) -> str:
+    """What the channel's clients are named after: client.id ``<prefix>segue-sink-<channel>``."""
+    return f"sink-{channel}"
 
 
 def group_id(settings: Settings, channel: str) -> str:
@@ -80,9 +88,11 @@ class SinkWorker:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         worker_id: str = "0",
+        formats: Formats | None = None,
     ) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+        settings = settings.for_component(component(channel))  # client.id segue-sink-<channel>
         self.settings = settings
         self.sinks = sinks
         self.channel = channel
@@ -91,6 +101,11 @@ class SinkWorker:
         self.topic = names.actions[channel]
         self.receipts_topic = names.receipts
         self.dlq_topic = names.dlq
+        #: actions are read in whatever format they were written; receipts written in theirs
+        self.formats = formats or Formats()
+        self.receipt_writer = self.formats.writer(self.receipts_topic)
+        #: the traceparent of the action in hand (its receipt's parent span)
+        self._trace: str | None = None
         config = provider_config(settings, sinks, channel)
         self.provider = make_provider(channel, config, Renderer(sinks.templates_dir), self.clock)
         self.delivery = ChannelDelivery(channel, config, self.provider, self.clock, rng)
@@ -264,8 +279,9 @@ class SinkWorker:
         if raw is not None and raw.startswith(b'{"op":"erase"'):  # the journey agent's
             self._erase(orjson.loads(raw))
             return
+        self._trace = header_text(msg.headers())
         try:
-            action = decode_action(raw, self.channel)
+            action = decode_action(raw, self.channel, self.formats.decoder.loads)
         except PermanentError as exc:
             self._reject(msg, exc.reason)
             return
@@ -332,7 +348,7 @@ class SinkWorker:
     def _reject(self, msg: Message, reason: str) -> None:
         metrics.FAILED.labels(self.channel, "bad_action").inc()
         self._dead_letter(msg, reason, 0)
-        partial = partial_action(msg.value())
+        partial = partial_action(msg.value(), self.formats.decoder.loads)
         if partial:
             self._receipt(partial, Result(FAILED, 0, reason))
 
@@ -358,27 +374,33 @@ class SinkWorker:
             metrics.RECEIPTS.labels(kind).inc()
             self.store.mark_receipted(action_id)
 
+        headers: list[tuple[str, str | bytes | None]] = list(self.receipt_writer.headers)
+        trace = child_traceparent(self._trace, event["event_id"]) if self._trace else None
+        if trace is not None:
+            headers.append((TRACEPARENT, trace.encode()))
         self.producer.produce(
             self.receipts_topic,
             key=key,
-            value=orjson.dumps(event),
+            value=self.receipt_writer.encode(event),
+            headers=headers,
             on_delivery=acked,
         )
 
     def _dead_letter(self, msg: Message, reason: str, attempts: int) -> None:
+        """The action record to the DLQ as it was, the reason in headers (app/core/dlq.py)."""
         ts_type, ts = msg.timestamp()
-        record = dlq_record(
+        value, headers = dlq_value_and_headers(
             reason,
             msg.value(),
-            msg.key(),
             msg.topic() or self.topic,
             msg.partition() or 0,
             msg.offset() or 0,
             ts if ts_type else None,
+            msg.headers(),
+            channel=self.channel,
+            attempts=attempts,
         )
-        record["channel"] = self.channel
-        record["attempts"] = attempts
-        self.producer.produce(self.dlq_topic, key=msg.key(), value=orjson.dumps(record))
+        self.producer.produce(self.dlq_topic, key=msg.key(), value=value, headers=headers)
 
     def _observe_latency(self, action: dict[str, Any]) -> None:
         try:
@@ -404,19 +426,45 @@ def run_sink(settings: Settings, sinks: SinkSettings, channel: str, worker_id: s
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    report = apply_topics(settings)
-    for line in report.mismatches:
-        log.warning("topic mismatch: %s", line)
+    settings = settings.for_component(component(channel))
+    if settings.create_topics:
+        report = apply_topics(settings)
+        for line in report.mismatches:
+            log.warning("topic mismatch: %s", line)
+    else:
+        topics_ready(settings, sinks, channel)
+    # register (or, topics provisioned elsewhere, look up) the schemas of the formats it writes
+    formats = load_formats(settings, register=settings.create_topics)
     claim = check_state(settings, sinks, channel, worker_id)
     try:
         # the channel's own default port, or a free one when taken: one line names it
         serve_metrics(settings, sink_port(channel), log)
-        worker = SinkWorker(settings, sinks, channel, worker_id=worker_id)
+        worker = SinkWorker(settings, sinks, channel, worker_id=worker_id, formats=formats)
         signal.signal(signal.SIGTERM, worker.stop)
         signal.signal(signal.SIGINT, worker.stop)
         worker.run()
     finally:
         claim.release()
+
+
+class TopicsNotReady(RuntimeError):
+    """SEGUE_CREATE_TOPICS=false and the sink's topics are not there as it needs them."""
+
+
+def topics_ready(settings: Settings, sinks: SinkSettings, channel: str) -> None:
+    """The sink's own topics (its actions, receipts, the DLQ, the profiles changelog if it
+    reads profiles) checked, not created (app/topics/check.py); TopicsNotReady if not."""
+    from app.topics.check import check_topics
+
+    names = TopicNames(settings)
+    needed = {names.actions[channel], names.receipts, names.dlq}
+    if sinks.profiles:
+        needed.add(names.profiles_changelog)
+    checked = check_topics(settings, needed)
+    for line in checked.warnings:
+        log.warning("topic mismatch: %s", line)
+    if not checked.ok:
+        raise TopicsNotReady(checked.line())
 
 
 def check_state(

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from app.core.dlq import dlq_record
+from app.core.dlq import dlq_value_and_headers
 from app.stream import metrics
 from app.stream.sink import Batch, Outlet
 
@@ -47,5 +47,5 @@ def dead_letter_value(
     """Dead-letter a decoded internal record (its JSON is the original kept)."""
     topic, partition, offset = where
     raw = orjson.dumps(value, default=str)
-    record = dlq_record(reason, raw, key.encode(), topic, partition, offset, None)
-    sink.produce(out, dlq, key.encode(), orjson.dumps(record))
+    body, headers = dlq_value_and_headers(reason, raw, topic, partition, offset, None)
+    sink.produce(out, dlq, key.encode(), body, headers=headers)

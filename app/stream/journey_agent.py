@@ -45,6 +45,9 @@ from app.core.journeys import Engine, Outcome
 from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms, parse_rfc3339
+from app.core.trace import HEADER as TRACEPARENT
+from app.core.trace import child_traceparent
+from app.formats.codecs import JSON_WRITER, Writer
 from app.partitioner import partition_for
 from app.stream import metrics
 from app.stream.failures import dead_letter_value, internal_error
@@ -148,6 +151,29 @@ class Applied:
     finish: Callable[[], None]
 
 
+def action_headers(
+    format_headers: tuple[tuple[str, str | bytes | None], ...],
+    source: dict[str, Any] | None,
+    action_id: str,
+) -> list[tuple[str, str | bytes | None]]:
+    """An action record's headers: its format's (content type, schema id), where the event
+    behind it was read (none for a timer's action) and, when that event carried a W3C
+    ``traceparent``, the action's own span in that trace (app/core/trace.py)."""
+    headers = list(format_headers)
+    if source:
+        headers += [
+            ("segue-source-topic", str(source["topic"]).encode()),
+            ("segue-source-partition", str(source["partition"]).encode()),
+            ("segue-source-offset", str(source["offset"]).encode()),
+        ]
+        parent = source.get("traceparent")
+        if parent:
+            trace = child_traceparent(parent, action_id)
+            if trace is not None:
+                headers.append((TRACEPARENT, trace.encode()))
+    return headers
+
+
 def new_record(key: str) -> dict[str, Any]:
     return {"sources": {}, "profile": new_profile(key), "journeys": {}}
 
@@ -184,7 +210,10 @@ class JourneyProcessor:
         clock: Callable[[], float] = time.time,
         partitions: int = 4,
         on_erased: Callable[[str], None] | None = None,
+        writer: Callable[[str], Writer] | None = None,
     ) -> None:
+        #: how each action topic is written (app/formats: JSON unless the deployment says)
+        self.writer: Callable[[str], Writer] = writer or (lambda _topic: JSON_WRITER)
         #: told of each erased customer (ingest's memory of the claims it sent)
         self.on_erased = on_erased
         self.partitions = partitions
@@ -249,7 +278,7 @@ class JourneyProcessor:
                     if due is None or due > tick:
                         continue  # a duplicate or stale tick: nothing is due
                     outcome = engine.advance(record["profile"], record["journeys"], tick)
-                    source_ts = None
+                    source = None
                 else:
                     if value["ts"] > index.newest(item.partition):
                         index.saw_event(item.partition, value["ts"])
@@ -267,10 +296,10 @@ class JourneyProcessor:
                         slot.dirty = True
                         continue
                     updates += 1
-                    source_ts = value["source"].get("timestamp") if value.get("source") else None
+                    source = value.get("source")
                 slot.dirty = True
                 slot.handle = item.handle
-                self._emit(outcome, key, item.partition, source_ts, out)
+                self._emit(outcome, key, item.partition, source, out)
             except Exception as exc:
                 slot.dirty = True
                 if "tick" in value:
@@ -460,10 +489,18 @@ class JourneyProcessor:
             slot.record = {"sources": record["sources"], "merged_into": into}
 
     def _emit(
-        self, outcome: Outcome, key: str, partition: int, source_ts: int | None, out: Outputs
+        self,
+        outcome: Outcome,
+        key: str,
+        partition: int,
+        source: dict[str, Any] | None,
+        out: Outputs,
     ) -> None:
+        """Produce an outcome's records; ``source``: where the event behind it was read (None
+        for a timer's), which its actions' headers name."""
         if not outcome.outcomes:  # nothing happened to any entry: no action, no decision
             return
+        source_ts = source.get("timestamp") if source else None
         now = int(self.clock() * 1000)
         decided_at = format_ms(now)
         source_at = format_ms(source_ts) if source_ts is not None else None
@@ -480,12 +517,15 @@ class JourneyProcessor:
             action["decided_at"] = decided_at
             action["source_timestamp"] = source_at
             channel = action["channel"]
+            topic = self.names.actions[channel]
+            writer = self.writer(topic)
             sink.produce(
                 batch,
-                self.names.actions[channel],
+                topic,
                 kbytes,
-                orjson.dumps(action),
+                writer.encode(action),
                 on_delivered=self._on_delivered(partition, source_ts, action),
+                headers=action_headers(writer.headers, source, action["action_id"]),
             )
             out.pending.append(child(ACTIONS, channel, action["journey"]).inc)
         for decision in outcome.decisions:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 OnDelivered = Callable[[int], None]  # called with the delivery time, epoch ms
+Headers = list[tuple[str, str | bytes | None]]  # Kafka record headers, in order (confluent-kafka's)
 
 
 class Batch:
@@ -34,8 +35,9 @@ class Outlet(Protocol):
         batch: Batch,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         partition: int | None = None,
         on_delivered: OnDelivered | None = None,
         internal: bool = False,
+        headers: Headers | None = None,
     ) -> None: ...

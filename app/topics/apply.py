@@ -31,7 +31,7 @@ class ApplyReport:
 
 
 def apply_topics(settings: Settings, timeout_s: float = 15.0) -> ApplyReport:
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(settings.admin_config())
     specs = load_specs(settings)
     report = ApplyReport()
     existing = admin.list_topics(timeout=timeout_s).topics

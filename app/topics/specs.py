@@ -25,6 +25,12 @@ class TopicSpec:
     key: str
     value_schema: str | None
     max_message_bytes: int | None = None
+    #: how its records are written: json, avro or json_schema (app/formats/codecs.py)
+    format: str = "json"
+    #: the Avro schema (relative to topics/) of a topic that may be written in Avro
+    avro_schema: str | None = None
+    #: the name as declared (no prefix, {app_id} filled in): what SEGUE_TOPIC_FORMATS names
+    declared_name: str = ""
 
     def configs(self) -> dict[str, str]:
         conf = {"cleanup.policy": self.cleanup_policy}
@@ -41,9 +47,10 @@ def load_specs(settings: Settings, path: Path | None = None) -> list[TopicSpec]:
     for raw in doc["topics"]:
         partitions = raw["partitions"]
         retention = raw.get("retention")
+        declared = raw["name"].format(app_id=settings.app_id)
         specs.append(
             TopicSpec(
-                name=settings.topic(raw["name"].format(app_id=settings.app_id)),
+                name=settings.topic(declared),
                 partitions=settings.partitions if partitions == "customer" else int(partitions),
                 cleanup_policy=raw.get("cleanup_policy", "delete"),
                 retention_ms=parse_duration(retention) if retention else None,
@@ -51,6 +58,9 @@ def load_specs(settings: Settings, path: Path | None = None) -> list[TopicSpec]:
                 key=raw.get("key", ""),
                 value_schema=raw.get("value_schema"),
                 max_message_bytes=raw.get("max_message_bytes"),
+                format=raw.get("format", "json"),
+                avro_schema=raw.get("avro_schema"),
+                declared_name=declared,
             )
         )
     return specs

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from app.core.dlq import dlq_record
-from app.core.envelope import InvalidEvent, decode_event
+from app.core.dlq import dlq_value_and_headers
+from app.core.envelope import MAX_EVENT_BYTES, InvalidEvent, decode_event, validate_event
 from app.core.event_time import EventTimeWindow
+from app.core.trace import header_text, valid_traceparent
+from app.formats.codecs import Decoder, FormatProblem
 from app.runtime.agent import Agent, PartitionBatch
 from app.stream import metrics
 from app.stream.failures import internal_error
@@ -52,20 +52,40 @@ class Tally:
 TALLY = Tally()
 #: the newest event time handled per input partition (the event-time window's reference)
 NEWEST: dict[tuple[str, int], int] = {}
+#: reads records in the Confluent wire format (Avro, JSON Schema); the worker gives it the
+#: deployment's registry at start (app/worker/run.py), without one a framed record is refused
+DECODER = Decoder()
 
 
-def dead_letter(names: TopicNames, sink: Outlet, out: Batch, message: Any, reason: str) -> None:
-    key = message.key()
-    record = dlq_record(
+def dead_letter(
+    names: TopicNames, sink: Outlet, out: Batch, message: Any, reason: str, path: str | None = None
+) -> None:
+    """The record to the DLQ as it was (key, value, headers), the reason in headers
+    (app/core/dlq.py)."""
+    ts_type, ts = message.timestamp()
+    value, headers = dlq_value_and_headers(
         reason,
         message.value(),
-        key,
         message.topic(),
         message.partition(),
         message.offset(),
-        message.timestamp()[1],
+        ts if ts_type else None,
+        message.headers(),
+        path,
     )
-    sink.produce(out, names.dlq, key, orjson.dumps(record))
+    sink.produce(out, names.dlq, message.key(), value, headers=headers)
+
+
+def _decoded(raw: Any) -> dict[str, Any]:
+    """The valid event of an input value: JSON text, or the wire format (by its first byte)."""
+    if raw and raw[0] == 0:
+        if len(raw) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"oversize payload: {len(raw)} bytes > {MAX_EVENT_BYTES}")
+        try:
+            return validate_event(DECODER.wire_object(raw))
+        except FormatProblem as exc:
+            raise InvalidEvent(exc.reason) from None
+    return decode_event(raw)
 
 
 def forward(
@@ -84,7 +104,7 @@ def forward(
     seen = TALLY.seen
     seen[topic] = seen.get(topic, 0) + 1
     try:
-        valid = decode_event(message.value())
+        valid = _decoded(message.value())
         if not message.key():
             raise InvalidEvent("missing key: records must be keyed by customer id")
         partition = message.partition()
@@ -100,16 +120,21 @@ def forward(
                 NEWEST[where] = ts
         # Where it came from: lets the journey agent drop a record forwarded twice (a crash
         # before the commit) and measure latency from the input's broker timestamp.
-        valid["source"] = {
+        source = valid["source"] = {
             "topic": topic,
             "partition": partition,
             "offset": message.offset(),
             "timestamp": record_ms,
         }
+        headers = message.headers()
+        if headers:  # the producer's trace, for the actions and receipts this event causes
+            trace = header_text(headers)
+            if trace and valid_traceparent(trace):
+                source["traceparent"] = trace
         routed = router.send(out, valid, here)
     except InvalidEvent as exc:
         metrics.EVENTS_REJECTED.labels(metrics.reason_kind(exc.reason)).inc()
-        dead_letter(names, sink, out, message, exc.reason)
+        dead_letter(names, sink, out, message, exc.reason, exc.path)
         return None
     except Exception as exc:
         dead_letter(names, sink, out, message, internal_error(AGENT, exc))

@@ -23,7 +23,7 @@ from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
 from app.runtime.timers import PartitionTimers
 from app.stream.journey_agent import CLOCK_PREFIX, Item, JourneyProcessor
-from app.stream.sink import Batch, OnDelivered
+from app.stream.sink import Batch, Headers, OnDelivered
 
 AGENT = "journeys"
 PROFILES = "profiles"
@@ -89,12 +89,15 @@ class RuntimeSink:
         batch: Batch,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         partition: int | None = None,
         on_delivered: OnDelivered | None = None,
         internal: bool = False,
+        headers: Headers | None = None,
     ) -> None:
-        self.producer.produce(topic, key, value, partition=partition, on_delivered=on_delivered)
+        self.producer.produce(
+            topic, key, value, partition=partition, on_delivered=on_delivered, headers=headers
+        )
 
 
 #: validates an input record and routes it; returns the event when it stays on ``here``

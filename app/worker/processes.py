@@ -37,7 +37,12 @@ def child_id(worker_id: str, index: int) -> str:
 
 
 def run_processes(
-    count: int, worker_id: str, journeys: Path, policies: Path | None, metrics_port: int
+    count: int,
+    worker_id: str,
+    journeys: Path,
+    policies: Path | None,
+    metrics_port: int,
+    create_topics: bool = True,
 ) -> int:
     """Run ``count`` workers until they stop or one fails; the exit code to end with."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,6 +52,8 @@ def run_processes(
         args += ["--worker-id", child_id(worker_id, index), "--journeys", str(journeys)]
         if policies is not None:
             args += ["--policies", str(policies)]
+        if not create_topics:
+            args.append("--no-create-topics")
         env = dict(os.environ)
         if metrics_port:
             env["SEGUE_METRICS_PORT"] = str(metrics_port + index)

@@ -22,6 +22,8 @@ from app import incarnation
 from app.core.journeys import DefinitionError, Engine, load_journeys, load_policies
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.problems import DefinitionProblem
+from app.formats.deployment import Formats, load_formats
+from app.formats.registry import SchemaSetupError
 from app.kafka_io import partitions_of
 from app.metrics_endpoint import WORKER_PORT, MetricsError, serve_metrics
 from app.models.artifact import ArtifactError
@@ -34,7 +36,9 @@ from app.stream.journey_agent import JourneyProcessor
 from app.stream.latency import LatencyTracker
 from app.stream.sink import Batch
 from app.topics.apply import apply_topics
+from app.topics.check import check_topics
 from app.topics.specs import TopicNames
+from app.worker import ingest
 from app.worker.identity import identity_agent
 from app.worker.ingest import TALLY, forward, ingest_agent
 from app.worker.journeys import PartitionClocks, RuntimeSink, journeys_agent
@@ -54,8 +58,23 @@ def group_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}{settings.app_id}"
 
 
+def transactional_id(settings: Settings, worker_id: str) -> str:
+    """exactly_once: the worker's producer's id, under the prefix like its group (prefix ACLs)."""
+    return f"{group_id(settings)}-{worker_id}"
+
+
 def state_dir_for(settings: Settings, worker_id: str) -> Path:
     return settings.state_dir / f"{group_id(settings)}-runtime-{worker_id}"
+
+
+def topics_ready(settings: Settings) -> None:
+    """With SEGUE_CREATE_TOPICS=false (--no-create-topics): the declared topics must be there
+    as the worker needs them (app/topics/check.py); StartError (one line) if not."""
+    checked = check_topics(settings)
+    for line in checked.warnings:
+        log.warning("topic mismatch: %s", line)
+    if not checked.ok:
+        raise StartError(checked.line())
 
 
 def load_engine(settings: Settings, journeys_dir: Path, policies_file: Path | None) -> Engine:
@@ -78,8 +97,16 @@ def load_engine(settings: Settings, journeys_dir: Path, policies_file: Path | No
         raise StartError(f"models: {exc}") from None
 
 
-def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id: str) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    engine: Engine,
+    state_dir: Path,
+    worker_id: str,
+    formats: Formats | None = None,
+) -> Runtime:
     names = TopicNames(settings)
+    formats = formats or Formats()
+    ingest.DECODER = formats.decoder  # input records in the wire format: their registry
     exactly_once = settings.processing_guarantee == "exactly_once"
     if exactly_once and settings.tansu_profile:
         raise StartError(
@@ -93,7 +120,7 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         group_id(settings),
         commit_interval_s=settings.commit_interval_ms / 1000,
         exactly_once=exactly_once,
-        transactional_id=f"{group_id(settings)}-{worker_id}",
+        transactional_id=transactional_id(settings, worker_id),
         # static membership: a worker restarted under its id (a crash, a deploy) gets its
         # partitions back without a rebalance; docs/live.md, "Rebalances"
         instance_id=f"{group_id(settings)}-{worker_id}",
@@ -110,6 +137,7 @@ def build_runtime(settings: Settings, engine: Engine, state_dir: Path, worker_id
         latency,
         partitions=settings.partitions,
         on_erased=router.claims.forget,
+        writer=formats.writer,
     )
     window = settings.event_time_window
 
@@ -158,6 +186,14 @@ def run_worker(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # every client of this process is named after the worker (client.id segue-worker-<id>)
+    settings = settings.for_component(f"worker-{worker_id}")
+    if not settings.create_topics:
+        topics_ready(settings)  # first: a refusal is the one line said
+    try:  # register (topics provisioned elsewhere: look up) the schemas of what it writes
+        formats = load_formats(settings, register=settings.create_topics)
+    except SchemaSetupError as exc:
+        raise StartError(str(exc)) from None
     engine = load_engine(settings, journeys_dir, policies_file)
     log.info(
         "journeys: %s; policies: %s",
@@ -165,11 +201,16 @@ def run_worker(
         policies_file or "defaults",
     )
     log.info("%s", served(engine.scorer, models_folder(settings.models_dir, journeys_dir)))
-    report = apply_topics(settings)
-    for line in report.mismatches:
-        log.warning("topic mismatch: %s", line)
+    if settings.create_topics:
+        report = apply_topics(settings)
+        for line in report.mismatches:
+            log.warning("topic mismatch: %s", line)
+    for done in formats.registered:
+        log.info(
+            "schema %s: id %d%s", done.subject, done.schema_id, " (new)" if done.created else ""
+        )
     state_dir = state_dir_for(settings, worker_id)
-    runtime = build_runtime(settings, engine, state_dir, worker_id)
+    runtime = build_runtime(settings, engine, state_dir, worker_id, formats)
     # the state folder must be this broker's (issue 16), before anything is served or published;
     # the claim is held while the worker runs (segue state reset waits for it)
     try:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from app.registry import RegistryProcess, start_registry
 from tests.integration.broker import BrokerUnderTest, broker_under_test
 from tests.integration.support import Deployment, WorkerProcess
 
@@ -19,6 +20,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest]:
     with broker_under_test(tmp_path_factory.mktemp("broker")) as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    """A real Confluent-compatible schema registry (Apicurio, `make registry`), one per run:
+    tests keep apart by their deployments' topic prefixes, so their subjects never meet."""
+    with start_registry(log_dir=tmp_path_factory.mktemp("schema-registry")) as started:
+        yield started
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ T0 = 1_800_000_000_000
 class FakeSink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.headers: list[Any] = []  # each sent record's headers, in the order of ``sent``
         self.log: list[str] = []
 
     def batch(self) -> Batch:
@@ -35,6 +36,7 @@ class FakeSink:
 
     def produce(self, batch: Batch, topic: str, key: bytes | None, value: bytes, **kw: Any) -> None:
         self.sent.append((topic, key, value))
+        self.headers.append(kw.get("headers"))
         if kw.get("on_delivered"):
             kw["on_delivered"](T0)
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.dlq import ORIGINAL_MAX, dlq_record
+from app.core.dlq import ORIGINAL_MAX, dlq_reason, dlq_value_and_headers
 from app.core.envelope import (
     MAX_DEPTH,
     MAX_KEYS,
@@ -189,18 +189,20 @@ def test_the_window_refuses_far_future_and_far_past() -> None:
 
 
 def test_a_dead_letter_keeps_the_head_and_the_hash_of_a_record_over_the_topic_limit() -> None:
-    huge = b"x" * (3 * 1024 * 1024)
-    record = dlq_record("oversize payload", huge, b"k", "events", 0, 7, T0)
-    assert record["original_truncated"] is True
-    assert record["original_size"] == len(huge)
-    assert len(orjson.dumps(record)) < 4 * 1024 * 1024  # the DLQ topic's limit
-    import base64
     import hashlib
 
-    assert base64.b64decode(record["original_b64"]) == huge[:ORIGINAL_MAX]
-    assert record["original_sha256"] == hashlib.sha256(huge).hexdigest()
-    small = dlq_record("bad JSON", b"{", None, "events", 0, 8, -1)
-    assert "original_truncated" not in small and small["rejected_at"] is None
+    huge = b"x" * (3 * 1024 * 1024)
+    value, headers = dlq_value_and_headers("oversize payload", huge, "events", 0, 7, T0)
+    said = dlq_reason(headers)
+    assert value == huge[:ORIGINAL_MAX]
+    assert said["original-size"] == str(len(huge))
+    assert said["original-sha256"] == hashlib.sha256(huge).hexdigest()
+    assert len(value) + sum(len(k) + len(v or b"") for k, v in headers) < 4 * 1024 * 1024
+    original = [("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01"), ("x", None)]
+    small, kept = dlq_value_and_headers("bad JSON", b"{", "events", 0, 8, None, original)
+    assert small == b"{" and kept[:2] == original  # the original's headers first, as they were
+    said = dlq_reason(kept)
+    assert said == {"reason": "bad JSON", "topic": "events", "partition": "0", "offset": "8"}
 
 
 def test_a_profile_keeps_at_most_its_attribute_budget() -> None:
@@ -253,12 +255,15 @@ def test_a_failure_in_the_engine_dead_letters_that_record_and_the_batch_goes_on(
 
     p.engine.handle_event = failing  # type: ignore[method-assign]
     run(p, store, stream)
-    dead = [orjson.loads(v) for topic, _k, v in sink.sent if topic.endswith("dlq")]
+    dead = [
+        (v, dlq_reason(h))
+        for (topic, _k, v), h in zip(sink.sent, sink.headers, strict=True)
+        if topic.endswith("dlq")
+    ]
     assert len(dead) == 1
-    assert dead[0]["reason"].startswith("internal error in journeys (ZeroDivisionError: a bug)")
-    import base64
-
-    assert orjson.loads(base64.b64decode(dead[0]["original_b64"]))["event_id"] == poison
+    value, said = dead[0]
+    assert said["reason"].startswith("internal error in journeys (ZeroDivisionError: a bug)")
+    assert orjson.loads(value)["event_id"] == poison
     # every other event was folded
     folded = sum(sum(r["profile"]["counts"].values()) for r in store.records.values())
     assert folded == len(stream) - 1

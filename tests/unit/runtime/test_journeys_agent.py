@@ -110,6 +110,9 @@ class InputRecord(Record):
     def timestamp(self) -> tuple[int, int]:
         return (1, T0)
 
+    def headers(self) -> None:
+        return None
+
 
 def test_an_event_on_its_customers_partition_is_handled_at_once_the_others_are_forwarded(
     tmp_path: Path,
