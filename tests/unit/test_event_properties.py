@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core.envelope import InvalidEvent, decode_event
 from app.core.event_properties import (
@@ -97,3 +99,61 @@ def test_the_envelope_dead_letters_a_broken_property_with_its_path() -> None:
         assert decode_event(raw)["properties"] == {"cart_value": "lots"}
     finally:
         use_rules(before)
+
+
+property_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(-5, 5, allow_nan=False),
+    st.text(max_size=3),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.lists(
+        st.fixed_dictionaries({"price": st.one_of(st.integers(), st.text(max_size=2))}), max_size=2
+    ),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(rules().validators)),
+    mode=st.sampled_from(["types", "strict"]),
+    properties=st.dictionaries(
+        st.sampled_from(
+            [
+                "order_id",
+                "total",
+                "items",
+                "cart_value",
+                "duration_s",
+                "price",
+                "text",
+                "granted",
+                "channel",
+                "score",
+                "session_id",
+                "x",
+            ]
+        ),
+        property_values,
+        max_size=5,
+    ),
+)
+def test_the_plain_check_never_passes_what_the_schema_refuses(
+    kind: str, mode: str, properties: dict
+) -> None:
+    r = RULES[mode]
+    if r.plain[kind].passes(properties):
+        r.validators[kind](properties)  # must not raise
+
+
+RULES = {mode: PropertyRules.load(mode) for mode in ("types", "strict")}
+
+
+def test_the_common_events_take_the_plain_check() -> None:
+    r = RULES["types"]
+    assert r.plain["PageViewed"].passes({"session_id": "s", "duration_s": 3.5, "url": "/p"})
+    assert r.plain["OrderPlaced"].passes({"order_id": "o", "total": 3})
+    assert not r.plain["OrderPlaced"].passes({"order_id": "o", "total": 3, "items": []})  # nested
+    assert not r.plain["PageViewed"].passes({"duration_s": -1})  # the validator says why
