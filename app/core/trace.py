@@ -1,16 +1,18 @@
 """W3C trace context (``traceparent``) carried from an input event to its actions and receipts.
 
 A producer that traces puts ``traceparent: 00-<trace id>-<parent span id>-<flags>`` on its event
-record. Segue keeps the trace id and the flags and names each record it writes because of that
-event as a child span: an action's span id is derived from its ``action_id``, a receipt's from its
-``event_id``, so a replay or a retry of the same work gives the same span (no random ids in the
-core). A header that is not a valid version-00 traceparent is dropped, as the spec asks of a
-participant that cannot parse it (https://www.w3.org/TR/trace-context/#traceparent-header).
+record; every action that event causes carries the same header, and every receipt a sink writes
+for that action carries it on, so the provider's delivery, the receipt and whatever a consumer of
+the action topics does all join the producer's trace under its span. Segue forwards the header
+unchanged rather than naming spans of its own: it exports no spans, and a span id that no
+tracing backend ever receives would leave the consumers' spans hanging from a parent that does
+not exist (the trace context spec's pass-through participant). A header that is not a valid
+version-00 traceparent is dropped, as the spec asks of one that cannot parse it
+(https://www.w3.org/TR/trace-context/#traceparent-header).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -22,22 +24,9 @@ _ZERO_SPAN = "0" * 16
 
 def valid_traceparent(value: str) -> bool:
     match = _TRACEPARENT.match(value)
-    return bool(match) and match.group(1) != _ZERO_TRACE and match.group(2) != _ZERO_SPAN  # type: ignore[union-attr]
-
-
-def child_traceparent(parent: str, span_seed: str) -> str | None:
-    """The traceparent of a record written because of the one ``parent`` names: same trace and
-    flags, a span id of its own derived from ``span_seed``; None if ``parent`` is not valid."""
-    match = _TRACEPARENT.match(parent)
     if match is None:
-        return None
-    trace_id, span_id, flags = match.groups()
-    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
-        return None
-    span = hashlib.blake2b(span_seed.encode(), digest_size=8).hexdigest()
-    if span == _ZERO_SPAN:  # 1 in 2**64
-        span = "0" * 15 + "1"
-    return f"00-{trace_id}-{span}-{flags}"
+        return False
+    return match.group(1) != _ZERO_TRACE and match.group(2) != _ZERO_SPAN
 
 
 def header_text(headers: Any, name: str = HEADER) -> str | None:
@@ -49,3 +38,9 @@ def header_text(headers: Any, name: str = HEADER) -> str | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+def trace_of(headers: Any) -> str | None:
+    """The valid traceparent among ``headers``, else None."""
+    text = header_text(headers)
+    return text if text is not None and valid_traceparent(text) else None

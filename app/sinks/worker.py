@@ -32,7 +32,7 @@ from app.core.delivery.errors import PermanentError
 from app.core.dlq import dlq_value_and_headers
 from app.core.timeutil import TimeFormatError, format_ms, parse_duration, parse_rfc3339
 from app.core.trace import HEADER as TRACEPARENT
-from app.core.trace import child_traceparent, header_text
+from app.core.trace import trace_of
 from app.formats.deployment import Formats, load_formats
 from app.kafka_io import make_consumer, make_producer
 from app.settings import Settings
@@ -279,7 +279,7 @@ class SinkWorker:
         if raw is not None and raw.startswith(b'{"op":"erase"'):  # the journey agent's
             self._erase(orjson.loads(raw))
             return
-        self._trace = header_text(msg.headers())
+        self._trace = trace_of(msg.headers())
         try:
             action = decode_action(raw, self.channel, self.formats.decoder.loads)
         except PermanentError as exc:
@@ -375,9 +375,8 @@ class SinkWorker:
             self.store.mark_receipted(action_id)
 
         headers: list[tuple[str, str | bytes | None]] = list(self.receipt_writer.headers)
-        trace = child_traceparent(self._trace, event["event_id"]) if self._trace else None
-        if trace is not None:
-            headers.append((TRACEPARENT, trace.encode()))
+        if self._trace is not None:  # the action's trace, on to its receipt (app/core/trace.py)
+            headers.append((TRACEPARENT, self._trace.encode()))
         self.producer.produce(
             self.receipts_topic,
             key=key,

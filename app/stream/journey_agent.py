@@ -46,7 +46,6 @@ from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms, parse_rfc3339
 from app.core.trace import HEADER as TRACEPARENT
-from app.core.trace import child_traceparent
 from app.formats.codecs import JSON_WRITER, Writer
 from app.partitioner import partition_for
 from app.stream import metrics
@@ -154,11 +153,10 @@ class Applied:
 def action_headers(
     format_headers: tuple[tuple[str, str | bytes | None], ...],
     source: dict[str, Any] | None,
-    action_id: str,
 ) -> list[tuple[str, str | bytes | None]]:
     """An action record's headers: its format's (content type, schema id), where the event
-    behind it was read (none for a timer's action) and, when that event carried a W3C
-    ``traceparent``, the action's own span in that trace (app/core/trace.py)."""
+    behind it was read (none for a timer's action) and that event's W3C ``traceparent``, if it
+    carried one (app/core/trace.py)."""
     headers = list(format_headers)
     if source:
         headers += [
@@ -166,11 +164,9 @@ def action_headers(
             ("segue-source-partition", str(source["partition"]).encode()),
             ("segue-source-offset", str(source["offset"]).encode()),
         ]
-        parent = source.get("traceparent")
-        if parent:
-            trace = child_traceparent(parent, action_id)
-            if trace is not None:
-                headers.append((TRACEPARENT, trace.encode()))
+        trace = source.get("traceparent")
+        if trace:  # the event's trace, on to what it caused (app/core/trace.py)
+            headers.append((TRACEPARENT, trace.encode()))
     return headers
 
 
@@ -525,7 +521,7 @@ class JourneyProcessor:
                 kbytes,
                 writer.encode(action),
                 on_delivered=self._on_delivered(partition, source_ts, action),
-                headers=action_headers(writer.headers, source, action["action_id"]),
+                headers=action_headers(writer.headers, source),
             )
             out.pending.append(child(ACTIONS, channel, action["journey"]).inc)
         for decision in outcome.decisions:

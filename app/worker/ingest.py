@@ -17,7 +17,7 @@ from typing import Any
 from app.core.dlq import dlq_value_and_headers
 from app.core.envelope import MAX_EVENT_BYTES, InvalidEvent, decode_event, validate_event
 from app.core.event_time import EventTimeWindow
-from app.core.trace import header_text, valid_traceparent
+from app.core.trace import trace_of
 from app.formats.codecs import Decoder, FormatProblem
 from app.runtime.agent import Agent, PartitionBatch
 from app.stream import metrics
@@ -128,8 +128,8 @@ def forward(
         }
         headers = message.headers()
         if headers:  # the producer's trace, for the actions and receipts this event causes
-            trace = header_text(headers)
-            if trace and valid_traceparent(trace):
+            trace = trace_of(headers)
+            if trace is not None:
                 source["traceparent"] = trace
         routed = router.send(out, valid, here)
     except InvalidEvent as exc:

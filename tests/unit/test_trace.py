@@ -1,25 +1,15 @@
-"""Issue 17: a W3C traceparent on an input event names the trace its actions and receipts join."""
+"""Issue 17: a W3C traceparent on an input event travels on to its actions (and receipts)."""
 
 from __future__ import annotations
 
-from app.core.trace import child_traceparent, header_text, valid_traceparent
+from app.core.trace import header_text, trace_of, valid_traceparent
 from app.stream.journey_agent import action_headers
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-def test_a_child_keeps_the_trace_and_flags_and_gets_a_stable_span_of_its_own() -> None:
-    child = child_traceparent(PARENT, "action-1")
-    assert child is not None
-    version, trace, span, flags = child.split("-")
-    assert (version, trace, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
-    assert len(span) == 16 and span != "00f067aa0ba902b7"
-    assert child == child_traceparent(PARENT, "action-1")  # a replay, a retry: the same span
-    assert child != child_traceparent(PARENT, "action-2")
-    assert valid_traceparent(child)
-
-
-def test_an_invalid_traceparent_is_dropped() -> None:
+def test_a_valid_traceparent_is_taken_and_an_invalid_one_dropped() -> None:
+    assert valid_traceparent(PARENT) and trace_of([("traceparent", PARENT.encode())]) == PARENT
     for bad in (
         "",
         "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # an unknown version
@@ -28,7 +18,8 @@ def test_an_invalid_traceparent_is_dropped() -> None:
         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  # upper case
         PARENT + "-extra",
     ):
-        assert not valid_traceparent(bad) and child_traceparent(bad, "a") is None
+        assert not valid_traceparent(bad)
+        assert trace_of([("traceparent", bad.encode())]) is None
 
 
 def test_header_text_reads_the_first_header_of_its_name() -> None:
@@ -37,15 +28,15 @@ def test_header_text_reads_the_first_header_of_its_name() -> None:
     assert header_text(None) is None and header_text([("traceparent", b"\xff")]) is None
 
 
-def test_an_actions_headers_name_its_format_its_source_and_its_span() -> None:
+def test_an_actions_headers_name_its_format_its_source_and_its_trace() -> None:
     source = {"topic": "events", "partition": 2, "offset": 41, "traceparent": PARENT}
-    headers = dict(action_headers((("content-type", b"application/json"),), source, "a-1"))
+    headers = dict(action_headers((("content-type", b"application/json"),), source))
     assert headers == {
         "content-type": b"application/json",
         "segue-source-topic": b"events",
         "segue-source-partition": b"2",
         "segue-source-offset": b"41",
-        "traceparent": (child_traceparent(PARENT, "a-1") or "").encode(),
+        "traceparent": PARENT.encode(),
     }
-    timer = action_headers((("content-type", b"application/json"),), None, "a-2")
+    timer = action_headers((("content-type", b"application/json"),), None)
     assert timer == [("content-type", b"application/json")]  # a timer's action: no source
