@@ -17,7 +17,6 @@ from confluent_kafka import KafkaException
 from app.cli import app
 from app.cli.inputs import broker_reason, fail, need_broker
 from app.formats.codecs import Decoder, FormatProblem
-from app.formats.deployment import configured_decoder
 from app.kafka_io import make_consumer, read_partitions
 from app.publish import publish
 from app.settings import Settings, load_settings
@@ -133,6 +132,8 @@ def tail(
             guess = _did_you_mean(topic, known, settings.topic(topic))
             where = f"{settings.bootstrap_servers}{guess}"
             raise fail(f"tail: no topic {topic!r} at {where}")
+        from app.formats.deployment import configured_decoder  # (the registry client: only here)
+
         decoder = configured_decoder()
         for msg in read_partitions(
             settings, topic, from_beginning=from_beginning, max_records=max_records, follow=follow

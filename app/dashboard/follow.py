@@ -16,7 +16,6 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 from app.formats.codecs import FormatProblem
-from app.formats.deployment import configured_decoder
 from app.kafka_io import make_consumer
 from app.report.tables import Builder
 from app.report.topics import USELESS, sources
@@ -60,6 +59,8 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         consumer = make_consumer(self.settings)
+        from app.formats.deployment import configured_decoder  # (the registry client: only here)
+
         decoder = configured_decoder()  # a topic in Avro reads as its JSON form
         takers = {
             kind: (required, take) for kind, (_, required, take) in sources(self.builder).items()

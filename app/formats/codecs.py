@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from app.formats.avro_records import AvroShape, AvroShapeError
-from app.formats.registry import AVRO, RegistryUnavailable, SchemaCache
 from app.formats.wire import WireFormatError, frame, framed, unframe
+
+if TYPE_CHECKING:  # the registry client (httpx, authlib: ~0.3 s to import) only when asked
+    from app.formats.registry import SchemaCache
 
 CONTENT_TYPES = {
     "json": "application/json",
@@ -99,6 +101,8 @@ class Decoder:
             raise FormatProblem(f"schema id {schema_id}: bad JSON: {exc}") from None
 
     def _reader(self, schema_id: int) -> Callable[[memoryview], Any]:
+        from app.formats.registry import AVRO, RegistryUnavailable
+
         if self.cache is None:
             raise FormatProblem(
                 f"a record in the Confluent wire format (schema id {schema_id}) but no schema "

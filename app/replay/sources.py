@@ -15,7 +15,6 @@ from pathlib import Path
 import orjson
 
 from app.formats.codecs import FormatProblem
-from app.formats.deployment import configured_decoder
 from app.formats.wire import framed
 from app.kafka_io import read_partitions
 from app.settings import Settings
@@ -93,6 +92,8 @@ class TopicSource:
 
     def __iter__(self) -> Iterator[Raw]:
         topic = self.topic
+        from app.formats.deployment import configured_decoder  # (the registry client: only here)
+
         decoder = configured_decoder()
         for msg in read_partitions(self.settings, topic, ranges=self.ranges):
             value = msg.value()

@@ -8,7 +8,6 @@ from typing import Any
 
 from app.core.timeutil import TimeFormatError
 from app.formats.codecs import FormatProblem
-from app.formats.deployment import configured_decoder
 from app.kafka_io import read_partitions
 from app.report.tables import Builder
 from app.settings import Settings
@@ -37,6 +36,8 @@ def feed_topic(settings: Settings, topic_of: str, builder: Builder) -> int:
     _, required, take = sources(builder)[topic_of]
     topic = getattr(TopicNames(settings), topic_of)
     unusable = 0
+    from app.formats.deployment import configured_decoder  # (the registry client: only here)
+
     decoder = configured_decoder()  # a topic in Avro reads as its JSON form
     for msg in read_partitions(settings, topic):
         raw = msg.value()
