@@ -10,7 +10,7 @@ REGISTRY_DIR   := .registry
 REGISTRY_APP   := $(REGISTRY_DIR)/quarkus-app
 REGISTRY_STAMP := $(REGISTRY_APP)/.installed
 
-.PHONY: kafka registry browser demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
+.PHONY: kafka registry browser sentiment-data demo test test-tansu lint bench bench-quick bench-scale models clean broker-start broker-stop broker-status install
 
 install: $(STAMP)
 
@@ -70,13 +70,43 @@ browser:
 		|| { tail -n 5 .chromium.apt.log; echo "could not install chromium (log: .chromium.apt.log): apt-get install chromium"; exit 1; }; \
 		rm -f .chromium.apt.log; }
 
+## The human-rated sentiment sets of VADER's paper (Hutto & Gilbert, ICWSM 2014: tweets, movie
+## and Amazon review snippets, NYT editorial snippets), which ship inside the vaderSentiment
+## sdist on PyPI (additional_resources/hutto_ICWSM_2014.tar.gz): downloaded once with pip (the
+## release pinned in pyproject.toml, checked against its SHA-256) and unpacked into
+## .data/sentiment for bench/sentiment_accuracy.py and tests/unit/test_sentiment.py.
+SENTIMENT_DIR     := .data/sentiment
+VADER_VERSION     := $(shell sed -n 's/.*"vaderSentiment==\([0-9.]*\)".*/\1/p' pyproject.toml)
+VADER_SDIST_SHA256 := 5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9
+SENTIMENT_STAMP   := $(SENTIMENT_DIR)/.installed-$(VADER_VERSION)
+
+sentiment-data: $(SENTIMENT_STAMP)
+
+$(SENTIMENT_STAMP): | $(STAMP)
+	@echo "fetching VADER's human-rated sentiment sets (vaderSentiment $(VADER_VERSION) sdist) into $(SENTIMENT_DIR) (once)"
+	@rm -rf $(SENTIMENT_DIR).new && mkdir -p $(SENTIMENT_DIR).new/sdist
+	@$(PY) -m pip download --quiet vaderSentiment==$(VADER_VERSION) --no-deps --no-binary :all: \
+		-d $(SENTIMENT_DIR).new/sdist > $(SENTIMENT_DIR).new/pip.log 2>&1 \
+		|| { rm -rf $(SENTIMENT_DIR).new; echo "pip could not download the vaderSentiment $(VADER_VERSION) sdist: check that PyPI can be reached and has that release"; exit 1; }
+	@echo "$(VADER_SDIST_SHA256)  $(SENTIMENT_DIR).new/sdist/vaderSentiment-$(VADER_VERSION).tar.gz" | sha256sum -c --quiet - >/dev/null 2>&1 \
+		|| { rm -rf $(SENTIMENT_DIR).new; echo "the vaderSentiment $(VADER_VERSION) sdist does not match its SHA-256 (Makefile: VADER_SDIST_SHA256)"; exit 1; }
+	@tar -xzf $(SENTIMENT_DIR).new/sdist/vaderSentiment-$(VADER_VERSION).tar.gz -C $(SENTIMENT_DIR).new/sdist \
+		&& tar -xzf $(SENTIMENT_DIR).new/sdist/vaderSentiment-$(VADER_VERSION)/additional_resources/hutto_ICWSM_2014.tar.gz \
+			-C $(SENTIMENT_DIR).new --strip-components=1 --wildcards '*_GroundTruth.txt' '*_README_.txt' \
+		&& cp $(SENTIMENT_DIR).new/sdist/vaderSentiment-$(VADER_VERSION)/LICENSE.txt $(SENTIMENT_DIR).new/LICENSE.txt \
+		&& chmod 644 $(SENTIMENT_DIR).new/*.txt \
+		|| { rm -rf $(SENTIMENT_DIR).new; echo "could not unpack the sentiment sets from the vaderSentiment $(VADER_VERSION) sdist"; exit 1; }
+	@rm -rf $(SENTIMENT_DIR).new/sdist $(SENTIMENT_DIR).new/pip.log $(SENTIMENT_DIR) \
+		&& mv $(SENTIMENT_DIR).new $(SENTIMENT_DIR)
+	@touch $(SENTIMENT_STAMP)
+
 ## The main job on the embedded broker: broker, topics, worker, simulated traffic, summary.
 demo: $(STAMP) $(KAFKA_STAMP)
 	$(SEGUE) demo
 
 ## The whole test suite (unit + integration on the embedded Apache Kafka), then the light
 ## broker's smoke run (the demo path on Tansu).
-test: $(STAMP) $(KAFKA_STAMP) $(REGISTRY_STAMP) browser
+test: $(STAMP) $(KAFKA_STAMP) $(REGISTRY_STAMP) browser $(SENTIMENT_STAMP)
 	$(PY) -m pytest
 	@$(MAKE) --no-print-directory test-tansu
 
@@ -118,4 +148,4 @@ broker-status: $(STAMP)
 	$(SEGUE) broker status
 
 clean:
-	rm -rf $(VENV) .kafka $(REGISTRY_DIR) .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kafka $(REGISTRY_DIR) .data .state .pytest_cache .mypy_cache .ruff_cache

@@ -21,12 +21,19 @@ A profile is a plain dict (cheap to copy, serialise and hand to CEL):
 ``session``        the current web session, only once the customer browsed (see core/session.py)
 ``recent``         the last few events, compacted, for a live agent (see core/handoff.py)
 ``transcript``     the last chat lines, only once the customer wrote one (see core/handoff.py)
+``sentiment``      the mean VADER compound ([-1, 1]) of the customer's last ``SENTIMENT_WINDOW`` (5)
+                   scored texts, by (event time, event id): their chat lines, ticket subjects and
+                   descriptions, survey comments; only once there was one (see core/sentiment.py)
+``sentiment_window`` those texts' scores, ``[ts, event_id, compound]``, oldest first
+``surveys``        the latest answer per survey (``csat``, ``nps``, ``ces``): ``{"score", "at",
+                   "event_id"}``; only once the customer answered one (see core/sentiment.py)
 
 Size: a profile is written to its changelog on every change, so it is bounded whatever the
 events carry: at most ``MAX_ATTRIBUTES`` attributes (a trait with a new name beyond that is not
 kept; known names still update), each value at most ``MAX_ATTRIBUTE_BYTES`` as JSON (a larger
 one is not kept: the event stays on its input topic); ``recent`` and ``transcript`` are capped
-in core/handoff.py.
+in core/handoff.py, ``sentiment_window`` at 5 items and ``surveys`` at the 3 known surveys in
+core/sentiment.py.
 
 "Latest wins" is by event time: an attribute or a consent choice is written only when the event
 is at least as recent as the one that wrote the value kept (``attr_ts`` / ``consent_ts``), so an
@@ -44,6 +51,7 @@ from typing import Any
 import orjson
 
 from app.core.handoff import note_event
+from app.core.sentiment import FEEDBACK_EVENTS, fold_feedback
 from app.core.session import fold_session
 from app.core.stamps import Stamps, restamp, time_of
 
@@ -175,6 +183,8 @@ def fold(profile: Profile, event: dict[str, Any]) -> Profile:
         total = props.get("total")
         if isinstance(total, int | float) and not isinstance(total, bool):
             profile["lifetime_value"] += float(total)
+    if etype in FEEDBACK_EVENTS:
+        fold_feedback(profile, event)
     fold_session(profile, event)
     note_event(profile, event)
     return profile
@@ -248,8 +258,10 @@ def _not_newer(stamps: Stamps | None, name: str, ts: int) -> bool:
     return kept is None or kept <= ts
 
 
-#: what a recipient snapshot leaves out: bookkeeping (the stamps, the web session) and the
-#: handoff lists, which an ``agent`` action carries in its own ``context``
+#: what a recipient snapshot leaves out: bookkeeping (the stamps, the web session), the
+#: handoff lists, which an ``agent`` action carries in its own ``context``, and the sentiment
+#: and survey figures (a journey puts them in a send's ``data`` when a message needs them): so
+#: an action's snapshot is what it was before these existed, whatever the customer wrote
 _NOT_FOR_RECIPIENTS = frozenset(
     {
         "attr_ts",
@@ -260,6 +272,9 @@ _NOT_FOR_RECIPIENTS = frozenset(
         "session",
         "recent",
         "transcript",
+        "sentiment",
+        "sentiment_window",
+        "surveys",
     }
 )
 

@@ -15,6 +15,8 @@ returns it. ``into`` keeps its ``id``. Field by field:
                      intent model reads the one the person is on now
 ``recent``,          the newest of both sides by (time, event id), as if one profile had seen
 ``transcript``       every event (core/handoff.py)
+``sentiment_window`` likewise the newest scored texts of both sides, ``sentiment`` their mean;
+``surveys``          per survey the later answer by (time, event id) (core/sentiment.py)
 ``last_event_at``    per event type, the later time
 ``consent_trail``    both trails as one, in (time, event id) order, the latest MAX_CONSENT_TRAIL
 ``unsubscribed``     both sides' standing unsubscribes; per (channel, category) the later one
@@ -34,6 +36,7 @@ from typing import Any
 
 from app.core.handoff import merge_handoff
 from app.core.profile import MAX_CONSENT_TRAIL, Profile
+from app.core.sentiment import merge_feedback
 from app.core.stamps import restamp, time_of
 
 _MERGED = frozenset(
@@ -54,6 +57,9 @@ _MERGED = frozenset(
         "last_event_at",
         "consent_trail",
         "unsubscribed",
+        "sentiment",
+        "sentiment_window",
+        "surveys",
     }
 )
 
@@ -101,6 +107,7 @@ def merge_profiles(into: Profile, other: Profile) -> Profile:
         if ours is None or _session_order(theirs) > _session_order(ours):
             into["session"] = copy.deepcopy(theirs)
     merge_handoff(into, other)
+    merge_feedback(into, other)
     _merge_consent_records(into, other)
     for name, value in other.items():
         if name not in _MERGED and name not in into:

@@ -19,14 +19,14 @@ runner = CliRunner()
 def test_validate_examples_exits_0() -> None:
     result = runner.invoke(app, ["journeys", "validate", str(JOURNEYS_DIR)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "6 journeys valid"
+    assert result.output.strip() == "7 journeys valid"
 
 
 def test_validate_with_policies() -> None:
     args = ["journeys", "validate", str(JOURNEYS_DIR), "--policies", str(ROOT / "policies.yaml")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "6 journeys and policies valid"
+    assert result.output.strip() == "7 journeys and policies valid"
 
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ EXPECTED = {
     "churn_save",
     "missed_appointment",
     "promo_quiet_while_ticket",
+    "sentiment_escalation",
 }
 
 
@@ -100,3 +101,16 @@ def test_promo_stays_quiet_while_a_ticket_is_open(examples: dict[str, dict[str, 
     assert any("profile.open_tickets" in c for c in conditions)
     policies = load_policies(ROOT / "policies.yaml")
     assert "open_tickets" in policies["categories"]["promotional"]["suppress_when"]
+
+
+def test_sentiment_escalation_hands_a_negative_chat_to_an_agent(
+    examples: dict[str, dict[str, Any]],
+) -> None:
+    journey = examples["sentiment_escalation"]
+    assert journey["trigger"]["event"] == "ChatMessage"
+    assert "profile.sentiment" in journey["trigger"]["when"]
+    sends = [s["send"] for s in journey["steps"] if "send" in s]
+    assert [s["channel"] for s in sends] == ["agent"]
+    assert sends[0]["data"]["sentiment"] == "scores.sentiment"
+    assert (ROOT / "templates" / "sentiment_escalation.j2").is_file()
+    assert (ROOT / "templates" / "sentiment_escalation.subject.j2").is_file()

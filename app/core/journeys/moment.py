@@ -4,6 +4,10 @@ A moment is an event being handled, or a timer due time. Expressions see ``event
 timer moment), ``profile`` (live: an ``update`` is visible at once), ``scores`` (computed at most
 once per moment, the first time something needs them, from the profile as it is then) and
 ``entry`` (the entry the expression is evaluated for).
+
+``scores`` in an expression also holds ``sentiment``: the profile's ``sentiment`` (core/
+sentiment.py), 0.0 when the profile has none. It is not a model's score: the ``scores`` stamped
+on actions and outcomes are the scorer's alone (``Moment.scores``).
 """
 
 from __future__ import annotations
@@ -103,6 +107,13 @@ class Moment:
             self._scores = dict(self.scorer.score(self.profile, self.now))
         return self._scores
 
+    def cel_scores(self) -> dict[str, Any]:
+        """``scores`` as expressions see it: the scorer's, plus ``sentiment``."""
+        scores: dict[str, Any] = dict(self.scores())
+        sentiment = self.profile.get("sentiment")
+        scores["sentiment"] = sentiment if type(sentiment) is float else 0.0
+        return scores
+
     def _variables(self, expr: Expr, entry: dict[str, Any] | None) -> dict[str, Any]:
         variables: dict[str, Any] = {}
         views = self._views
@@ -124,7 +135,7 @@ class Moment:
                 elif name == "profile":
                     view = _profile_view(self.profile, spec)
                 else:
-                    view = project(self.scores(), spec)
+                    view = project(self.cel_scores(), spec)
                 views[key] = view
             variables[name] = view
         return variables

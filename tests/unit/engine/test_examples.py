@@ -321,3 +321,54 @@ def test_promo_quiet_while_ticket(tmp_path: Path) -> None:
         (f"{D2}T15:00:00Z", "c-2", j, "reminder", "push", "emitted"),
     ]
     assert {r["data"]["product_id"] for r in records if r["step"] == "offer"} == {"p-9"}
+
+
+def test_sentiment_escalation(tmp_path: Path) -> None:
+    # profile.sentiment: the mean VADER compound of the customer's last 5 texts; the journey
+    # hands the chat to an agent when it is <= -0.3 after one of the customer's lines.
+    def chat(eid: str, clock: str, customer: str, text: str, **more: Any) -> dict[str, Any]:
+        return ev(eid, "ChatMessage", f"{D}T{clock}Z", customer, text=text, **more)
+
+    events = [
+        # c-1: neutral (0.0), an agent line (not scored, though "terrible"), neutral, -0.765:
+        # mean -0.255, not yet; -0.5563 at 10:04 -> mean -0.3303: the agent at once.
+        chat("e-1", "10:00:00", "c-1", "Hi, my order has not arrived yet", conversation_id="k"),
+        chat("e-2", "10:01:00", "c-1", "Sorry, terrible delays this week", sender="agent"),
+        chat("e-3", "10:02:00", "c-1", "It was supposed to come last week"),
+        chat("e-4", "10:03:00", "c-1", "This is ridiculous, worst service ever", sender="customer"),
+        chat("e-5", "10:04:00", "c-1", "I am really angry, nobody answers"),
+        # c-1 stays angry: the 1d cooldown keeps it to one handoff.
+        chat("e-6", "10:05:00", "c-1", "Still waiting. Awful."),
+        # c-2: an angry survey comment makes the sentiment -0.8666, but no line of the
+        # customer's follows (the agent's line is not theirs): the journey is not triggered.
+        ev(
+            "e-8",
+            "SurveyAnswered",
+            f"{D}T11:00:00Z",
+            "c-2",
+            survey="csat",
+            score=1,
+            comment="Worst support ever, I hate this, terrible",
+        ),
+        chat("e-9", "11:05:00", "c-2", "We are sorry, this is awful for you", sender="agent"),
+        # c-3: at 23:00 (quiet hours): a service journey bypasses them.
+        chat("e-10", "23:00:00", "c-3", "I am so frustrated, this is unacceptable"),
+    ]
+    records = cli_replay(tmp_path, events, f"{D1}T00:00:00Z")
+    j = "sentiment_escalation"
+    assert summary(records) == [
+        (f"{D}T10:04:00Z", "c-1", j, "agent_handoff", "agent", "emitted"),
+        (f"{D}T23:00:00Z", "c-3", j, "agent_handoff", "agent", "emitted"),
+    ]
+    first = records[0]
+    assert first["data"] == {"sentiment": -0.3303, "last_line": "I am really angry, nobody answers"}
+    assert "sentiment" not in first["profile"]  # in data: the snapshot is as it was
+    assert set(first["scores"]) == {"churn", "intent"}  # no sentiment on the action
+    assert [line["sender"] for line in first["context"]["transcript"]] == [
+        "customer",
+        "agent",
+        "customer",
+        "customer",
+        "customer",
+    ]
+    assert first["context"]["transcript"][-1]["text"] == "I am really angry, nobody answers"
