@@ -3,8 +3,10 @@
 For each model: check the data set's SHA-256, build features through the SAME core functions the
 stream uses (app/models/datasets.py -> app/core/features.py), estimate quality with stratified
 5-fold cross-validation of the whole pipeline (scaler, logistic regression whose C is chosen by an
-inner CV on the training folds only, Platt calibration fitted on inner out-of-fold predictions),
-then fit that pipeline on all rows and write:
+inner CV on the training folds only, Platt calibration fitted on inner out-of-fold predictions;
+for a blend task also a HistGradientBoosting ensemble within the scoring budget, its settings and
+the blend weight chosen by an inner CV on the training folds only, see ``BudgetBlend``), then fit
+that pipeline on all rows and write:
 
   models/<name>.json              the parameters (plain JSON, see app/models/artifact.py)
   models/<name>.card.md           the model card
@@ -44,6 +46,7 @@ try:
     import numpy as np
     import sklearn
     from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
     from sklearn.model_selection import StratifiedKFold
@@ -58,6 +61,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from app.core import features as core_features  # noqa: E402
 from app.models import datasets  # noqa: E402
 from app.models.artifact import (  # noqa: E402
+    BLEND_FORMAT,
+    BLEND_FORMAT_VERSION,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
@@ -65,11 +70,21 @@ from app.models.artifact import (  # noqa: E402
     dump_json,
     installed_versions,
 )
+from app.models.trees import export_hgb  # noqa: E402
 
 SEED = 20261123  # differs from the seed used while exploring features (42), see docs/models.md
 CS = (0.03, 0.1, 0.3, 1.0)  # inverse L2 strengths the inner CV chooses from
 DATA_DIR = ROOT / "models" / "data"
 PARITY_TOLERANCE = 1e-9
+#: the blend's tree grid (fixed; the inner CV chooses): depth, learning rate, min leaf size,
+#: number of trees, LR weight; only ensembles of at most TREE_LEVELS levels (trees x depth):
+#: the scoring budget (docs/models.md, "Gradient boosting")
+TREE_DEPTHS = (2, 3, 4)
+TREE_RATES = (0.05, 0.1)
+TREE_MIN_LEAF = (20, 100)
+TREE_COUNTS = (25, 50, 75, 100, 150)
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)
+TREE_LEVELS = 150
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class Task:
     rows_to_xy: Callable[[list[dict[str, str]]], tuple[np.ndarray, np.ndarray]]
     reference: str
     goal: float
+    kind: str = "logistic"  # or "blend": BudgetBlend
 
 
 def churn_xy(rows: list[dict[str, str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +135,7 @@ TASKS = (
         "(Abdullah-All-Tanvir et al., Heliyon 9(4), 2023); plain 5-fold CV on sklearn 1.9.1: "
         "HGB 0.932 +/- 0.005, LR 0.893 +/- 0.009",
         0.935,
+        "blend",  # LR + trees: 0.9356 vs LR alone 0.9337 (docs/models.md, "Gradient boosting")
     ),
 )
 
@@ -170,30 +187,120 @@ def build_model(seed: int, folds: int) -> CalibratedClassifierCV:
     return CalibratedClassifierCV(base, method="sigmoid", cv=calibration_cv, ensemble=False)
 
 
+def build_trees(depth: int, rate: float, min_leaf: int, trees: int, seed: int) -> Any:
+    return HistGradientBoostingClassifier(
+        max_iter=trees,
+        learning_rate=rate,
+        max_depth=depth,
+        max_leaf_nodes=2**depth,
+        min_samples_leaf=min_leaf,
+        early_stopping=False,
+        random_state=seed,
+    )
+
+
+class BudgetBlend:
+    """``w * p_lr + (1 - w) * p_trees``: the logistic pipeline of :func:`build_model` and a
+    HistGradientBoostingClassifier of at most ``TREE_LEVELS`` levels (trees x depth).
+
+    Depth, learning rate, min leaf size, number of trees and ``w`` are chosen together by an
+    inner stratified CV on the rows given to ``fit`` (mean inner-fold ROC-AUC over the fixed
+    grid; ties go to the smaller ensemble), then both models are refitted on all of them.
+    """
+
+    def __init__(self, seed: int, folds: int) -> None:
+        self.seed = seed
+        self.folds = folds
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> BudgetBlend:
+        seed = self.seed
+        inner = StratifiedKFold(self.folds, shuffle=True, random_state=seed + 3)
+        scores: dict[tuple[int, float, int, int, float], list[float]] = {}
+        for k, (tr, te) in enumerate(inner.split(x, y)):
+            p_lr = build_model(seed + 100 + k, self.folds).fit(x[tr], y[tr])
+            p_lr = p_lr.predict_proba(x[te])[:, 1]
+            for depth in TREE_DEPTHS:
+                counts = [n for n in TREE_COUNTS if n * depth <= TREE_LEVELS]
+                for rate in TREE_RATES:
+                    for min_leaf in TREE_MIN_LEAF:
+                        model = build_trees(depth, rate, min_leaf, max(counts), seed + k)
+                        stages = model.fit(x[tr], y[tr]).staged_predict_proba(x[te])
+                        for n, p in enumerate(stages, start=1):
+                            if n not in counts:
+                                continue
+                            for w in BLEND_WEIGHTS:
+                                auc = roc_auc_score(y[te], w * p_lr + (1 - w) * p[:, 1])
+                                scores.setdefault((depth, rate, min_leaf, n, w), []).append(auc)
+        mean = {key: float(np.mean(v)) for key, v in scores.items()}
+        best = max(mean, key=lambda key: (mean[key], -key[0] * key[3]))
+        self.depth_, self.rate_, self.min_leaf_, self.n_trees_, self.weight_ = best
+        self.inner_auc_ = mean[best]
+        self.logistic_ = build_model(seed, self.folds).fit(x, y)
+        self.trees_ = build_trees(*best[:4], seed).fit(x, y)
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = self.weight_ * self.logistic_.predict_proba(x)[:, 1]
+        p += (1 - self.weight_) * self.trees_.predict_proba(x)[:, 1]
+        return np.column_stack([1 - p, p])
+
+    def describe(self) -> str:
+        return (
+            f"{self.n_trees_} trees of depth {self.depth_}, learning rate {self.rate_:g}, "
+            f"min leaf {self.min_leaf_}, LR weight {self.weight_:g}"
+        )
+
+
+def build(task: Task, seed: int, folds: int) -> Any:
+    return BudgetBlend(seed, folds) if task.kind == "blend" else build_model(seed, folds)
+
+
+def logistic_part(model: Any) -> CalibratedClassifierCV:
+    return model.logistic_ if isinstance(model, BudgetBlend) else model
+
+
 def cross_validate(
-    x: np.ndarray, y: np.ndarray, folds: int
+    x: np.ndarray, y: np.ndarray, folds: int, task: Task | None = None
 ) -> tuple[dict[str, list[float]], np.ndarray]:
     outer = StratifiedKFold(folds, shuffle=True, random_state=SEED)
     metrics: dict[str, list[float]] = {"roc_auc": [], "pr_auc": [], "brier": [], "C": []}
     oof = np.zeros(len(y), dtype=np.float64)
     for fold, (train, test) in enumerate(outer.split(x, y), start=1):
         started = time.perf_counter()
-        model = build_model(SEED + fold * 10, folds).fit(x[train], y[train])
+        if task is None:
+            model = build_model(SEED + fold * 10, folds)
+        else:
+            model = build(task, SEED + fold * 10, folds)
+        model.fit(x[train], y[train])
         p = model.predict_proba(x[test])[:, 1]
         oof[test] = p
         metrics["roc_auc"].append(float(roc_auc_score(y[test], p)))
         metrics["pr_auc"].append(float(average_precision_score(y[test], p)))
         metrics["brier"].append(float(brier_score_loss(y[test], p)))
-        metrics["C"].append(float(model.calibrated_classifiers_[0].estimator[-1].C_))
+        lr = logistic_part(model)
+        metrics["C"].append(float(lr.calibrated_classifiers_[0].estimator[-1].C_))
+        trees = f"  {model.describe()}" if isinstance(model, BudgetBlend) else ""
         log(
             f"  fold {fold}/{folds}: ROC-AUC {metrics['roc_auc'][-1]:.4f}  "
             f"PR-AUC {metrics['pr_auc'][-1]:.4f}  Brier {metrics['brier'][-1]:.4f}  "
-            f"C {metrics['C'][-1]:g}  ({time.perf_counter() - started:.1f}s)"
+            f"C {metrics['C'][-1]:g}{trees}  ({time.perf_counter() - started:.1f}s)"
         )
     return metrics, oof
 
 
-def export(model: CalibratedClassifierCV, task: Task, data: dict[str, Any]) -> dict[str, Any]:
+def export(model: Any, task: Task, data: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(model, BudgetBlend):
+        doc = export(model.logistic_, task, data)
+        doc["format"], doc["format_version"] = BLEND_FORMAT, BLEND_FORMAT_VERSION
+        doc["trees"] = export_hgb(model.trees_)
+        doc["gbm"] = {
+            "max_depth": model.depth_,
+            "learning_rate": model.rate_,
+            "min_samples_leaf": model.min_leaf_,
+            "n_trees": model.n_trees_,
+        }
+        doc["blend"] = {"lr_weight": model.weight_}
+        return doc
     calibrated = model.calibrated_classifiers_[0]
     pipeline = calibrated.estimator
     scaler, lr = pipeline.named_steps["scale"], pipeline.named_steps["lr"]
@@ -260,6 +367,20 @@ def summary(values: list[float]) -> str:
     return f"{np.mean(values):.4f} +/- {np.std(values):.4f}"
 
 
+def blend_lines(doc: dict[str, Any]) -> list[str]:
+    if doc["format"] != BLEND_FORMAT:
+        return []
+    gbm, weight = doc["gbm"], doc["blend"]["lr_weight"]
+    return [
+        f"- **Blended** ({weight:g} x the logistic probability + {1 - weight:g} x the trees') "
+        f"with HistGradientBoosting: {gbm['n_trees']} trees of depth {gbm['max_depth']} "
+        f"(learning rate {gbm['learning_rate']:g}, min leaf {gbm['min_samples_leaf']}; "
+        f"{len(doc['trees']['feature'])} nodes), chosen with the weight by inner 5-fold CV on "
+        f"ROC-AUC among ensembles of at most {TREE_LEVELS} levels (the scoring budget); the "
+        "trees are compiled to plain Python at load (app/models/trees.py).",
+    ]
+
+
 def write_card(
     task: Task,
     doc: dict[str, Any],
@@ -279,8 +400,9 @@ def write_card(
         "- **Model**: standardised features, L2 logistic regression (C chosen by inner 5-fold CV "
         f"on ROC-AUC from {list(CS)}; final C = {doc['C']:g}), Platt calibration fitted on "
         "out-of-fold predictions.",
-        f"- **Artifact**: `{task.name}.json` (format `{FORMAT}` v{FORMAT_VERSION}), "
-        f"SHA-256 `{sha}`",
+        *blend_lines(doc),
+        f"- **Artifact**: `{task.name}.json` (format `{doc['format']}` "
+        f"v{doc['format_version']}), SHA-256 `{sha}`",
         f"- **Trained**: {when.strftime('%Y-%m-%d %H:%M UTC')} with "
         + ", ".join(f"{k} {v}" for k, v in sorted(doc["trained_with"].items())),
         f"- **Data**: `models/data/{doc['data']['file']}`, SHA-256 `{doc['data']['sha256']}`, "
@@ -343,13 +465,15 @@ def train_task(task: Task, out: Path, sample: int | None, folds: int) -> dict[st
     prevalence = float(y.mean())
     log(f"{task.name}: {x.shape[0]} rows, {x.shape[1]} features, {prevalence:.1%} positive")
     log(f"{task.name}: {folds}-fold cross-validation")
-    metrics, oof = cross_validate(x, y, folds)
+    metrics, oof = cross_validate(x, y, folds, task)
     log(
         f"{task.name}: CV ROC-AUC {summary(metrics['roc_auc'])}  PR-AUC "
         f"{summary(metrics['pr_auc'])}  Brier {summary(metrics['brier'])}"
     )
     log(f"{task.name}: fitting the final model on all rows")
-    model = build_model(SEED, folds).fit(x, y)
+    model = build(task, SEED, folds).fit(x, y)
+    if isinstance(model, BudgetBlend):
+        log(f"{task.name}: chose {model.describe()} (inner CV ROC-AUC {model.inner_auc_:.4f})")
     data = {
         "file": task.data_file,
         "sha256": hashlib.sha256(data_path.read_bytes()).hexdigest(),

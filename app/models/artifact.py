@@ -16,6 +16,17 @@ Artifact (``segue-logistic``, format_version 1)::
      "data": {"file": ..., "sha256": ..., "rows": n, "positives": k}, "target": ...}
 
 The probability is ``1 / (1 + exp(-(a * z + b)))`` with ``z = z0 + sum(coef * (x - mean) / scale)``.
+
+Blend (``segue-blend``, format_version 1): every key of ``segue-logistic`` (the logistic part, as
+above) plus::
+
+     "trees": {"base": ..., "roots": [...], "feature": [...], "threshold": [...],
+               "left": [...], "right": [...], "value": [...]},     # app/models/trees.py
+     "gbm": {"max_depth": d, "learning_rate": r, "min_samples_leaf": m, "n_trees": t},
+     "blend": {"lr_weight": w}                                      # 0 <= w <= 1
+
+The probability is ``w * p_logistic + (1 - w) / (1 + exp(-raw))``, ``raw`` the trees' log-odds
+(HistGradientBoostingClassifier's ``predict_proba``), compiled to plain Python at load.
 """
 
 from __future__ import annotations
@@ -23,10 +34,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +50,14 @@ from app.core.features import (
     INTENT_FEATURE_SET,
     INTENT_FEATURES,
 )
+from app.models.trees import TreeError, check_trees, compile_trees
 
 FORMAT = "segue-logistic"
 FORMAT_VERSION = 1
+BLEND_FORMAT = "segue-blend"
+BLEND_FORMAT_VERSION = 1
+#: every artifact format this code reads, with its version
+FORMATS = {FORMAT: FORMAT_VERSION, BLEND_FORMAT: BLEND_FORMAT_VERSION}
 MANIFEST = "manifest.json"
 #: the feature set (name and feature order) each model must have been trained on
 EXPECTED_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -59,6 +76,13 @@ class ArtifactError(RuntimeError):
     """A model artifact is missing, altered or incompatible: retrain with `make models`."""
 
 
+def sigmoid(z: float) -> float:
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)  # no overflow for very negative z
+    return e / (1.0 + e)
+
+
 @dataclass(frozen=True, slots=True)
 class LogisticParams:
     """One model folded for scoring: ``p = 1 / (1 + exp(-(bias + sum(weights * x))))``."""
@@ -67,6 +91,30 @@ class LogisticParams:
     sha256: str
     weights: tuple[float, ...]
     bias: float
+
+    def predict(self, features: list[float]) -> float:
+        return sigmoid(self.bias + sum(map(mul, self.weights, features)))
+
+
+@dataclass(frozen=True, slots=True)
+class BlendParams:
+    """Logistic model and tree ensemble averaged: ``w * p_logistic + (1 - w) * p_trees``."""
+
+    name: str
+    sha256: str
+    logistic: LogisticParams
+    raw: Callable[[list[float]], float]  # the trees' log-odds, compiled (app/models/trees.py)
+    lr_weight: float
+
+    def predict(self, features: list[float]) -> float:
+        w = self.lr_weight
+        logistic = self.logistic
+        p_lr = sigmoid(logistic.bias + sum(map(mul, logistic.weights, features)))
+        return w * p_lr + (1.0 - w) * sigmoid(self.raw(features))
+
+
+#: what a loaded model is: both have ``name``, ``sha256`` and ``predict(features) -> p``
+ModelParams = LogisticParams | BlendParams
 
 
 def sha256_file(path: Path) -> str:
@@ -123,15 +171,18 @@ def _finite(value: Any, what: str) -> float:
 
 def check_artifact(
     name: str, doc: Any, installed: Mapping[str, str], expected_sha: str
-) -> LogisticParams:
-    """Validate one decoded artifact and fold scaler and calibration into plain weights."""
+) -> ModelParams:
+    """Validate one decoded artifact and fold scaler and calibration into plain weights (and,
+    for a blend, compile its trees)."""
     where = f"model {name!r}"
     if not isinstance(doc, dict):
         raise ArtifactError(f"{where}: artifact is not a JSON object")
-    if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+    form = doc.get("format")
+    if not isinstance(form, str) or FORMATS.get(form) != doc.get("format_version"):
+        known = " or ".join(f"{f!r} v{v}" for f, v in FORMATS.items())
         raise ArtifactError(
-            f"{where}: format {doc.get('format')!r} v{doc.get('format_version')!r}, this Segue "
-            f"reads {FORMAT!r} v{FORMAT_VERSION}; retrain with `make models`"
+            f"{where}: format {form!r} v{doc.get('format_version')!r}, this Segue "
+            f"reads {known}; retrain with `make models`"
         )
     feature_set, names = EXPECTED_FEATURES[name]
     if doc.get("feature_set") != feature_set or tuple(doc.get("features") or ()) != names:
@@ -177,12 +228,23 @@ def check_artifact(
     # Fold everything into one affine map so that scoring is a dot product and a sigmoid.
     weights = tuple(slope * c / s for c, s in zip(coef, scale, strict=True))
     bias = slope * (intercept - sum(c * m / s for c, m, s in zip(coef, mean, scale, strict=True)))
-    return LogisticParams(name, expected_sha, weights, bias + offset)
+    logistic = LogisticParams(name, expected_sha, weights, bias + offset)
+    if form == FORMAT:
+        return logistic
+    blend = doc.get("blend") or {}
+    weight = _finite(blend.get("lr_weight"), f"{where}: blend.lr_weight")
+    if not 0.0 <= weight <= 1.0:
+        raise ArtifactError(f"{where}: blend.lr_weight {weight} is not in [0, 1]")
+    try:
+        trees = check_trees(doc.get("trees"), size)
+    except TreeError as exc:
+        raise ArtifactError(f"{where}: {exc}") from None
+    return BlendParams(name, expected_sha, logistic, compile_trees(trees), weight)
 
 
 def load_models(
     models_dir: Path, installed: Mapping[str, str] | None = None
-) -> dict[str, LogisticParams]:
+) -> dict[str, ModelParams]:
     """Load and check every model the manifest lists; raise :class:`ArtifactError` on any doubt."""
     installed = installed_versions() if installed is None else installed
     manifest_path = models_dir / MANIFEST

@@ -2,22 +2,21 @@
 
 Each model is a logistic regression whose scaler and Platt calibration were folded into one
 weight vector at load (app/models/artifact.py), so a score is the feature function, one dot
-product and one sigmoid in plain Python. Results are cached by the raw inputs the features read
+product and one sigmoid in plain Python; a blend artifact adds a tree ensemble compiled to one
+plain Python function at load (app/models/trees.py). Results are cached by the raw inputs the features read
 (the churn attributes; the session's counters), which is exact: equal inputs, equal score. The
 cache is bounded and simply cleared when full (cheap, and the working set is the active customers).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from operator import mul
 from pathlib import Path
 from typing import Any
 
 from app.core.features import CHURN_CATEGORIES, churn_features, intent_features
 from app.core.scoring import Scorer, ZeroScorer
-from app.models.artifact import MANIFEST, LogisticParams, load_models
+from app.models.artifact import MANIFEST, ModelParams, load_models, sigmoid
 from app.paths import MODELS_DIR
 
 CACHE_SIZE = 65_536
@@ -32,19 +31,17 @@ CHURN_INPUTS = (
 )
 
 
-def _sigmoid(z: float) -> float:
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)  # no overflow for very negative z
-    return e / (1.0 + e)
+_sigmoid = sigmoid  # the name the tests and benchmarks know
 
 
 class ModelScorer:
     """The ``Scorer`` of app/core/scoring.py backed by the trained artifacts."""
 
-    def __init__(self, churn: LogisticParams, intent: LogisticParams) -> None:
+    def __init__(self, churn: ModelParams, intent: ModelParams) -> None:
         self._churn = churn
         self._intent = intent
+        self._churn_predict = churn.predict
+        self._intent_predict = intent.predict
         #: stamped on actions: both artifacts' hash prefixes, so a decision names its models
         self.version = f"churn-{churn.sha256[:12]}+intent-{intent.sha256[:12]}"
         self._churn_cache: dict[tuple[Any, ...], float] = {}
@@ -67,8 +64,8 @@ class ModelScorer:
         except KeyError:
             pass
         except TypeError:  # an unhashable attribute value (a list): score without caching
-            return self._predict(self._churn, churn_features(profile))  # type: ignore[arg-type]
-        p = self._predict(self._churn, churn_features(profile))  # type: ignore[arg-type]
+            return self._churn_predict(churn_features(profile))  # type: ignore[arg-type]
+        p = self._churn_predict(churn_features(profile))  # type: ignore[arg-type]
         if len(cache) >= CACHE_SIZE:
             cache.clear()
         cache[key] = p
@@ -99,7 +96,7 @@ class ModelScorer:
         cache = self._intent_cache
         p = cache.get(key)
         if p is None:
-            p = self._predict(self._intent, intent_features(profile, now_ms))  # type: ignore[arg-type]
+            p = self._intent_predict(intent_features(profile, now_ms))  # type: ignore[arg-type]
             if len(cache) >= CACHE_SIZE:
                 cache.clear()
             cache[key] = p
@@ -109,8 +106,8 @@ class ModelScorer:
         return {"churn": self.churn(profile), "intent": self.intent(profile, now_ms)}
 
     @staticmethod
-    def _predict(params: LogisticParams, features: list[float]) -> float:
-        return _sigmoid(params.bias + sum(map(mul, params.weights, features)))
+    def _predict(params: ModelParams, features: list[float]) -> float:
+        return params.predict(features)
 
     def predict_uncached(self, name: str, features: list[float]) -> float:
         """The calibrated probability for a ready feature vector (tests and benchmarks)."""
