@@ -62,6 +62,7 @@ def worker(
     if create_topics is not None:
         settings = settings.model_copy(update={"create_topics": create_topics})
     need_broker(settings)
+    from app.formats.errors import SchemaSetupError
     from app.runtime.checkpoint import CheckpointFailed  # the heavy imports after the probe
     from app.worker.run import StartError, run_worker, topics_ready
 
@@ -85,6 +86,11 @@ def worker(
     except StartError as exc:
         typer.echo(f"segue worker: {exc}", err=True)
         raise typer.Exit(2) from None
+    except SchemaSetupError as exc:  # the registry went away mid-run (app/formats/errors.py)
+        logging.getLogger("segue.worker").error(
+            "%s: the worker stopped without committing the batch; a restart reads it again", exc
+        )
+        raise typer.Exit(EXIT_FAILED) from None
     except CheckpointFailed as exc:
         # the message says it all (records not acknowledged, the broker away at a stop): no
         # traceback; nothing of the unfinished work was made durable, a restart redoes it

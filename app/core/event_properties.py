@@ -9,8 +9,10 @@ ingest dead-letters it as it does any invalid envelope; ``segue replay`` skips i
 How much is enforced is the estate's choice (``SEGUE_PROPERTY_SCHEMAS``):
 
 - ``types`` (the default): a field that is there must have its type (``total`` a number), but
-  ``required`` lists are not enforced, so a producer that leaves out a field loses nothing (an
-  ``OrderPlaced`` with a ``total`` and no ``order_id`` still converts a journey's goal);
+  ``required`` lists are not enforced and a null counts as absent, so a producer that leaves
+  out a field (or sends it null) loses nothing (an ``OrderPlaced`` with a ``total`` and no
+  ``order_id`` still converts a journey's goal; a receipt of a callback without a journey
+  passes);
 - ``strict``: the schemas whole, ``required`` included;
 - ``off``: no property is checked.
 
@@ -53,11 +55,14 @@ class PropertyRules:
         reject_unknown: bool = False,
         enabled: bool = True,
         plain: dict[str, PlainCheck] | None = None,
+        nulls_absent: bool = True,
     ) -> None:
         self.validators = validators
         self.reject_unknown = reject_unknown
         self.enabled = enabled
         self.plain = plain or {}
+        #: ``types``: a field that is null counts as absent (``strict``: it must fit the schema)
+        self.nulls_absent = nulls_absent
 
     @classmethod
     def load(
@@ -74,8 +79,14 @@ class PropertyRules:
                     schema = _without_required(schema)
                 kind = path.name[: -len(_SUFFIX)]
                 validators[kind] = fastjsonschema.compile(schema)
-                plain[kind] = PlainCheck(schema)
-        return cls(validators, reject_unknown, enabled=mode != "off", plain=plain)
+                plain[kind] = PlainCheck(schema, nulls_absent=mode != "strict")
+        return cls(
+            validators,
+            reject_unknown,
+            enabled=mode != "off",
+            plain=plain,
+            nulls_absent=mode != "strict",
+        )
 
     def check(self, kind: str, properties: dict[str, Any]) -> None:
         """Raise :class:`PropertyProblem` when ``properties`` break the rules for ``kind``."""
@@ -93,6 +104,8 @@ class PropertyRules:
         plain = self.plain.get(kind)
         if plain is not None and plain.passes(properties):
             return
+        if self.nulls_absent and None in properties.values():
+            properties = {k: v for k, v in properties.items() if v is not None}
         try:
             validate(properties)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -128,9 +141,10 @@ class PlainCheck:
     that), and whatever it does not pass, the validator decides and says why. Most events take
     it; the validator alone cost ~6 us per event, as much as the rest of decoding."""
 
-    __slots__ = ("complex", "fields", "required", "usable")
+    __slots__ = ("complex", "fields", "nulls_absent", "required", "usable")
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], nulls_absent: bool = True) -> None:
+        self.nulls_absent = nulls_absent
         #: name -> (allowed Python types, minimum or None)
         self.fields: dict[str, tuple[tuple[type, ...], float | None]] = {}
         #: fields whose schema says more than that: present, the validator decides
@@ -160,8 +174,10 @@ class PlainCheck:
     def passes(self, properties: dict[str, Any]) -> bool:
         if not self.usable:
             return False
-        fields, complex_ = self.fields, self.complex
+        fields, complex_, nulls_absent = self.fields, self.complex, self.nulls_absent
         for name, value in properties.items():
+            if value is None and nulls_absent:
+                continue
             rule = fields.get(name)
             if rule is None:
                 if name in complex_:
@@ -173,7 +189,7 @@ class PlainCheck:
             minimum = rule[1]
             if minimum is not None and (kind is int or kind is float) and value < minimum:
                 return False
-        return all(name in properties for name in self.required)
+        return all(properties.get(name) is not None for name in self.required)
 
 
 def _without_required(schema: Any) -> Any:

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 HEADER = "traceparent"
+STATE_HEADER = "tracestate"  # vendors' own part of the context: forwarded with the traceparent
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
@@ -44,3 +45,16 @@ def trace_of(headers: Any) -> str | None:
     """The valid traceparent among ``headers``, else None."""
     text = header_text(headers)
     return text if text is not None and valid_traceparent(text) else None
+
+
+def trace_headers(headers: Any) -> list[tuple[str, bytes]]:
+    """The trace context to pass on from ``headers``: a valid traceparent and, with it only
+    (the spec's rule), the tracestate; nothing otherwise."""
+    parent = trace_of(headers)
+    if parent is None:
+        return []
+    out = [(HEADER, parent.encode())]
+    state = header_text(headers, STATE_HEADER)
+    if state:
+        out.append((STATE_HEADER, state.encode()))
+    return out

@@ -15,8 +15,10 @@ fastavro does the coding (its C extension; confluent-kafka's own AvroSerializer 
 
 from __future__ import annotations
 
+import base64
 import io
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import fastavro
@@ -85,14 +87,39 @@ def from_datum(datum: dict[str, Any]) -> dict[str, Any]:
             extra = _json_object(name, value)
         elif name in JSON_TEXT and isinstance(value, str):
             obj[name] = _json_object(name, value)
-        elif isinstance(value, datetime):  # a timestamp-millis field of an estate's schema
-            obj[name] = format_ms(int(value.timestamp() * 1000))
         else:
-            obj[name] = value
+            obj[name] = _plain(value)
     if extra:
         for name, value in extra.items():
             obj.setdefault(name, value)
     return obj
+
+
+def _plain(value: Any) -> Any:
+    """An Avro value as JSON has it: what fastavro gives for an estate's logical types and
+    binary fields (a timestamp, a decimal, bytes, a uuid) made text or number, so an event
+    reads (and replays, and prints) the same whatever its producer's schema."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return value
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):  # timestamp-millis/-micros (naive: local-timestamp, as UTC)
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return format_ms((moment - _EPOCH) // timedelta(milliseconds=1))
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)  # uuid.UUID and anything else fastavro may give
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _json_object(name: str, text: str) -> dict[str, Any]:

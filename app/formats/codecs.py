@@ -36,6 +36,13 @@ class FormatProblem(ValueError):
         self.reason = reason
 
 
+def _refuse(reason: str) -> Callable[[memoryview], Any]:
+    def refuse(_body: memoryview) -> Any:
+        raise FormatProblem(reason)
+
+    return refuse
+
+
 @dataclass(frozen=True)
 class Writer:
     """How one topic's records are written."""
@@ -95,13 +102,18 @@ class Decoder:
             read = self._reader(schema_id)
         try:
             return read(body)
+        except FormatProblem:
+            raise
         except AvroShapeError as exc:
             raise FormatProblem(f"schema id {schema_id}: {exc}") from None
         except orjson.JSONDecodeError as exc:
             raise FormatProblem(f"schema id {schema_id}: bad JSON: {exc}") from None
 
     def _reader(self, schema_id: int) -> Callable[[memoryview], Any]:
-        from app.formats.registry import AVRO, RegistryUnavailable
+        """The reader of ``schema_id``'s records, kept; a schema the registry does not have or
+        Segue cannot read is kept as its problem (each record of it says so without asking
+        again). RegistryUnavailable goes up: the record is not at fault (app/formats/errors.py)."""
+        from app.formats.registry import AVRO
 
         if self.cache is None:
             raise FormatProblem(
@@ -109,20 +121,23 @@ class Decoder:
                 "registry is configured (SEGUE_SCHEMA_REGISTRY_URL)"
             )
         try:
-            schema_type, schema = self.cache.get(schema_id)
+            read = self._reader_of(schema_id, *self.cache.get(schema_id), avro=AVRO)
         except KeyError:
-            raise FormatProblem(f"schema id {schema_id} is not in the schema registry") from None
-        except RegistryUnavailable as exc:  # not cached: the next record asks again
-            raise FormatProblem(str(exc)) from None
-        if schema_type == AVRO:
-            try:
-                shape = AvroShape(schema)
-            except (AvroShapeError, ValueError, KeyError) as exc:
-                raise FormatProblem(f"schema id {schema_id}: {exc}") from None
-            read: Callable[[memoryview], Any] = shape.read
-        elif schema_type == "JSON":
-            read = orjson.loads
-        else:
-            raise FormatProblem(f"schema id {schema_id}: {schema_type} records are not read here")
+            read = _refuse(f"schema id {schema_id} is not in the schema registry")
+        except (TypeError, ValueError) as exc:
+            read = _refuse(f"schema id {schema_id}: {exc}")
         self._readers[schema_id] = read
         return read
+
+    @staticmethod
+    def _reader_of(
+        schema_id: int, schema_type: str, schema: dict[str, Any], avro: str
+    ) -> Callable[[memoryview], Any]:
+        if schema_type == avro:
+            try:
+                return AvroShape(schema).read
+            except (AvroShapeError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError(str(exc)) from None
+        if schema_type == "JSON":
+            return orjson.loads
+        raise ValueError(f"{schema_type} records are not read here")

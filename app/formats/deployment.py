@@ -18,13 +18,13 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from app.formats.avro_records import AvroShape
 from app.formats.codecs import JSON_WRITER, Decoder, Writer, writer_for
+from app.formats.errors import FormatSetupError
 from app.formats.registry import (
     AVRO,
     JSON,
     Registered,
     RegistryUnavailable,
     SchemaCache,
-    SchemaSetupError,
     ensure_registered,
     make_client,
     record_name,
@@ -34,10 +34,6 @@ from app.formats.settings import DataSettings
 from app.paths import TOPICS_DIR
 from app.settings import Settings
 from app.topics.specs import TopicSpec, load_specs
-
-
-class FormatSetupError(SchemaSetupError):
-    """A deployment whose formats cannot be set up; the message says what to do."""
 
 
 def topic_formats(specs: list[TopicSpec], data: DataSettings) -> dict[str, str]:
@@ -114,6 +110,7 @@ def load_formats(
         else:
             done = _looked_up(client, subject, schema_type, schema)
         formats.registered.append(done)
+        formats.decoder.cache.preload(done.schema_id, schema_type, schema)  # type: ignore[union-attr]
         shape = AvroShape(schema) if schema_type == AVRO else None
         formats.writers[topic] = writer_for(fmt, done.schema_id, shape)
     return formats

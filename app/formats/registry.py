@@ -20,6 +20,12 @@ from confluent_kafka.schema_registry import (
 )
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from app.formats.errors import (
+    FormatSetupError,
+    IncompatibleSchema,
+    RegistryUnavailable,
+    SchemaSetupError,
+)
 from app.formats.settings import DataSettings
 
 AVRO, JSON = "AVRO", "JSON"
@@ -30,21 +36,15 @@ for _name in ("httpx", "httpx2"):
 _NOT_FOUND = (40401, 40403)  # subject not found, schema not found
 
 
-class SchemaSetupError(RuntimeError):
-    """Formats that cannot be set up; the message says what to do (one line for the user)."""
-
-
-class IncompatibleSchema(SchemaSetupError):
-    """A schema change the subject's compatibility level refuses."""
-
-
-class RegistryUnavailable(SchemaSetupError):
-    """The registry could not be asked (not running, refused, wrong URL)."""
+__all__ = ["FormatSetupError", "IncompatibleSchema", "RegistryUnavailable", "SchemaSetupError"]
 
 
 def make_client(data: DataSettings) -> SchemaRegistryClient:
     # new_client: a "mock://" URL gives confluent-kafka's in-memory registry (unit tests only)
-    return SchemaRegistryClient.new_client(data.registry_conf())
+    try:
+        return SchemaRegistryClient.new_client(data.registry_conf())
+    except ValueError as exc:  # e.g. a URL without http(s)://, user info twice
+        raise FormatSetupError(f"SEGUE_SCHEMA_REGISTRY_URL: {exc}") from None
 
 
 def subject_name(strategy: str, topic: str, record_name: str) -> str:
@@ -168,9 +168,14 @@ class SchemaCache:
         self.client = client
         self._by_id: dict[int, tuple[str, dict[str, Any]]] = {}
 
+    def preload(self, schema_id: int, schema_type: str, schema: dict[str, Any]) -> None:
+        """A schema known without asking (one this process registered or looked up)."""
+        self._by_id[schema_id] = (schema_type, schema)
+
     def get(self, schema_id: int) -> tuple[str, dict[str, Any]]:
         """(schema type, parsed schema) of ``schema_id``; KeyError when the registry has none;
-        RegistryUnavailable when it cannot be asked."""
+        TypeError for a schema that is not an object; RegistryUnavailable when it cannot be
+        asked."""
         found = self._by_id.get(schema_id)
         if found is not None:
             return found
@@ -182,7 +187,10 @@ class SchemaCache:
             raise RegistryUnavailable(f"schema registry: schema id {schema_id}: {exc}") from None
         except Exception as exc:
             raise RegistryUnavailable(f"schema registry unreachable: {exc}") from None
-        parsed = dict(orjson.loads(schema.schema_str or "{}"))
+        loaded = orjson.loads(schema.schema_str or "{}")
+        if not isinstance(loaded, dict):  # an Avro primitive or union, a JSON Schema `true`
+            raise TypeError(f"schema id {schema_id} is not a record schema Segue reads")
+        parsed = dict(loaded)
         schema_type = str(schema.schema_type or AVRO)
         if (
             schema_type == AVRO

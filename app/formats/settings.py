@@ -86,6 +86,13 @@ class DataSettings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(MODES)}")
         return value
 
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _url_with_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://", "mock://")):
+            raise ValueError(f"{value!r}: give the URL with http:// or https://")
+        return value
+
     @field_validator("topic_formats")
     @classmethod
     def _known_formats(cls, value: str) -> str:
@@ -102,7 +109,13 @@ class DataSettings(BaseSettings):
         """confluent-kafka's SchemaRegistryClient configuration."""
         if not self.schema_registry_url:
             raise ValueError("no schema registry: set SEGUE_SCHEMA_REGISTRY_URL")
-        conf: dict[str, Any] = {"url": self.schema_registry_url}
+        conf: dict[str, Any] = {
+            "url": self.schema_registry_url,
+            # bounded: a registry that takes a connection and never answers must not hold a
+            # worker's batch for ever (the client's default is no timeout)
+            "timeout": 10,
+            "max.retries": 2,
+        }
         if self.schema_registry_basic_auth:
             conf["basic.auth.user.info"] = self.schema_registry_basic_auth.get_secret_value()
         if self.schema_registry_ca:

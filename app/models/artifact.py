@@ -231,7 +231,9 @@ def check_artifact(
     logistic = LogisticParams(name, expected_sha, weights, bias + offset)
     if form == FORMAT:
         return logistic
-    blend = doc.get("blend") or {}
+    blend = doc.get("blend")
+    if not isinstance(blend, dict):
+        raise ArtifactError(f"{where}: blend must be an object with lr_weight")
     weight = _finite(blend.get("lr_weight"), f"{where}: blend.lr_weight")
     if not 0.0 <= weight <= 1.0:
         raise ArtifactError(f"{where}: blend.lr_weight {weight} is not in [0, 1]")

@@ -66,6 +66,9 @@ def check_trees(doc: Any, n_features: int) -> dict[str, Any]:
     base = _floats([doc.get("base")], 1, "trees.base")[0]
     if not roots:
         raise TreeError("trees: no trees")
+    for node, split in enumerate(feature):  # every node, reached or not: the source names them
+        if split != -1 and not 0 <= split < n_features:
+            raise TreeError(f"trees: node {node} splits on unknown feature {split}")
     seen = [False] * size
     for root in roots:
         stack = [(root, 0)]
@@ -117,7 +120,14 @@ def tree_source(trees: Mapping[str, Any], name: str = "raw") -> str:
             f"else {expr(right[node])})"
         )
 
-    used = sorted({f for f in feature if f != -1})
+    reached: set[int] = set()
+    stack = list(trees["roots"])
+    while stack:
+        node = stack.pop()
+        if feature[node] != -1:
+            reached.add(feature[node])
+            stack += (left[node], right[node])
+    used = sorted(reached)
     lines = [f"def {name}(x):"]
     lines += [f"    x{f} = x[{f}]" for f in used]
     lines.append(f"    s = {trees['base']!r}")

@@ -31,8 +31,7 @@ from app.core.delivery.action import decode_action, partial_action
 from app.core.delivery.errors import PermanentError
 from app.core.dlq import dlq_value_and_headers
 from app.core.timeutil import TimeFormatError, format_ms, parse_duration, parse_rfc3339
-from app.core.trace import HEADER as TRACEPARENT
-from app.core.trace import trace_of
+from app.core.trace import trace_headers
 from app.formats.deployment import Formats, load_formats
 from app.kafka_io import make_consumer, make_producer
 from app.settings import Settings
@@ -105,7 +104,7 @@ class SinkWorker:
         self.formats = formats or Formats()
         self.receipt_writer = self.formats.writer(self.receipts_topic)
         #: the traceparent of the action in hand (its receipt's parent span)
-        self._trace: str | None = None
+        self._trace: list[tuple[str, bytes]] = []
         config = provider_config(settings, sinks, channel)
         self.provider = make_provider(channel, config, Renderer(sinks.templates_dir), self.clock)
         self.delivery = ChannelDelivery(channel, config, self.provider, self.clock, rng)
@@ -279,7 +278,7 @@ class SinkWorker:
         if raw is not None and raw.startswith(b'{"op":"erase"'):  # the journey agent's
             self._erase(orjson.loads(raw))
             return
-        self._trace = trace_of(msg.headers())
+        self._trace = trace_headers(msg.headers())
         try:
             action = decode_action(raw, self.channel, self.formats.decoder.loads)
         except PermanentError as exc:
@@ -315,7 +314,9 @@ class SinkWorker:
             log.warning("action %s: send was cut off by a crash; sending again", action_id)
         customer = str(action["customer_id"])
         self.store.put(action_id, PENDING, self.clock.wall_ms(), customer=customer)
+        # an empty snapshot is none (an Avro action without one reads back as {})
         profile = action.get("profile") if isinstance(action.get("profile"), dict) else None
+        profile = profile or None
         if profile is None and self.profiles is not None:
             if not self.profiles.wait_for(action, self.sinks.snapshot_wait_ms / 1000):
                 metrics.STALE_SNAPSHOTS.labels(self.channel).inc()
@@ -375,8 +376,7 @@ class SinkWorker:
             self.store.mark_receipted(action_id)
 
         headers: list[tuple[str, str | bytes | None]] = list(self.receipt_writer.headers)
-        if self._trace is not None:  # the action's trace, on to its receipt (app/core/trace.py)
-            headers.append((TRACEPARENT, self._trace.encode()))
+        headers += self._trace  # the action's trace context, on to its receipt (app/core/trace.py)
         self.producer.produce(
             self.receipts_topic,
             key=key,

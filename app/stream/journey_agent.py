@@ -46,6 +46,7 @@ from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 from app.core.timeutil import format_ms, parse_rfc3339
 from app.core.trace import HEADER as TRACEPARENT
+from app.core.trace import STATE_HEADER as TRACESTATE
 from app.formats.codecs import JSON_WRITER, Writer
 from app.partitioner import partition_for
 from app.stream import metrics
@@ -167,6 +168,9 @@ def action_headers(
         trace = source.get("traceparent")
         if trace:  # the event's trace, on to what it caused (app/core/trace.py)
             headers.append((TRACEPARENT, trace.encode()))
+            state = source.get("tracestate")
+            if state:
+                headers.append((TRACESTATE, state.encode()))
     return headers
 
 
@@ -509,19 +513,22 @@ class JourneyProcessor:
             okey = kbytes if record["customer_id"] == key else record["customer_id"].encode()
             sink.produce(batch, outcomes_topic, okey, orjson.dumps(record))
             out.pending.append(child(OUTCOMES, record["journey"], record["kind"]).inc)
+        encoded = []  # all first: one that does not encode sends none of its outcome's
         for action in outcome.actions:
             action["decided_at"] = decided_at
             action["source_timestamp"] = source_at
-            channel = action["channel"]
-            topic = self.names.actions[channel]
+            topic = self.names.actions[action["channel"]]
             writer = self.writer(topic)
+            encoded.append((action, topic, writer.encode(action), writer.headers))
+        for action, topic, value, format_headers in encoded:
+            channel = action["channel"]
             sink.produce(
                 batch,
                 topic,
                 kbytes,
-                writer.encode(action),
+                value,
                 on_delivered=self._on_delivered(partition, source_ts, action),
-                headers=action_headers(writer.headers, source),
+                headers=action_headers(format_headers, source),
             )
             out.pending.append(child(ACTIONS, channel, action["journey"]).inc)
         for decision in outcome.decisions:

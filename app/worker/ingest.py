@@ -17,8 +17,9 @@ from typing import Any
 from app.core.dlq import dlq_value_and_headers
 from app.core.envelope import MAX_EVENT_BYTES, InvalidEvent, decode_event, validate_event
 from app.core.event_time import EventTimeWindow
-from app.core.trace import trace_of
+from app.core.trace import STATE_HEADER, header_text, trace_of
 from app.formats.codecs import Decoder, FormatProblem
+from app.formats.errors import RegistryUnavailable
 from app.runtime.agent import Agent, PartitionBatch
 from app.stream import metrics
 from app.stream.failures import internal_error
@@ -131,11 +132,17 @@ def forward(
             trace = trace_of(headers)
             if trace is not None:
                 source["traceparent"] = trace
+                state = header_text(headers, STATE_HEADER)
+                if state:
+                    source["tracestate"] = state
         routed = router.send(out, valid, here)
     except InvalidEvent as exc:
         metrics.EVENTS_REJECTED.labels(metrics.reason_kind(exc.reason)).inc()
         dead_letter(names, sink, out, message, exc.reason, exc.path)
         return None
+    except RegistryUnavailable:
+        raise  # the record is fine, the registry is not: stop, commit nothing, read it again
+
     except Exception as exc:
         dead_letter(names, sink, out, message, internal_error(AGENT, exc))
         return None

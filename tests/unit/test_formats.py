@@ -215,3 +215,67 @@ def test_an_incompatible_avro_change_is_explained_field_by_field() -> None:
         "fields": [*EVENT_AVSC["fields"], {"name": "t", "type": "string", "default": ""}],
     }
     assert explain_avro_change(EVENT_AVSC, defaulted) == []
+
+
+class FlakyCache:
+    """A registry that answers for some ids, has never heard of others, or is away."""
+
+    def __init__(self, schemas: dict[int, tuple[str, Any]], away: bool = False) -> None:
+        self.schemas, self.away, self.asked = schemas, away, 0
+
+    def get(self, schema_id: int) -> tuple[str, Any]:
+        from app.formats.errors import RegistryUnavailable
+
+        self.asked += 1
+        if self.away:
+            raise RegistryUnavailable("schema registry unreachable: connection refused")
+        if schema_id not in self.schemas:
+            raise KeyError(schema_id)
+        kind, schema = self.schemas[schema_id]
+        if not isinstance(schema, dict):
+            raise TypeError(f"schema id {schema_id} is not a record schema Segue reads")
+        return kind, schema
+
+
+def test_a_registry_away_is_not_the_records_fault_and_unknown_ids_are_asked_once() -> None:
+    from app.formats.errors import RegistryUnavailable
+
+    away = Decoder(FlakyCache({}, away=True))  # type: ignore[arg-type]
+    with pytest.raises(RegistryUnavailable):
+        away.loads(frame(7, b"\x02"))
+    cache = FlakyCache({3: ("AVRO", "string")})
+    decoder = Decoder(cache)  # type: ignore[arg-type]
+    for _ in range(3):
+        with pytest.raises(FormatProblem, match="schema id 9 is not in the schema registry"):
+            decoder.loads(frame(9, b""))
+        with pytest.raises(FormatProblem, match="schema id 3 is not a record schema"):
+            decoder.loads(frame(3, b""))
+    assert cache.asked == 2  # each id once: the problem is kept
+
+
+def test_an_estates_logical_types_read_as_json_would_have_them() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from app.core.timeutil import format_ms
+    from app.formats.avro_records import from_datum
+
+    rng = random.Random(7)
+    for ms in [rng.randrange(0, 7_000_000_000_000) for _ in range(2_000)] + [4390952127780]:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        assert from_datum({"t": moment})["t"] == format_ms(ms)  # exact, no float rounding
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 (as fastavro gives a local-timestamp-millis)
+    assert from_datum({"b": b"\x01\x02", "d": Decimal("1.25"), "n": naive}) == {
+        "b": "AQI=",
+        "d": 1.25,
+        "n": "2026-01-01T00:00:00Z",  # naive (local-timestamp): read as UTC, whatever the host
+    }
+    orjson.dumps(from_datum({"b": b"\xff"}))  # replay and tail print it
+
+
+def test_a_registry_url_without_its_scheme_is_refused_in_one_line() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="give the URL with http:// or https://"):
+        DataSettings(schema_registry_url="registry:8081")

@@ -125,3 +125,30 @@ def test_a_rejected_record_goes_to_the_dlq_as_it_was() -> None:
     assert dlq_reason(dead[1][2])["reason"].startswith(
         "a record in the Confluent wire format (schema id 5) but no schema registry"
     )
+
+
+def test_a_registry_away_stops_ingest_instead_of_dead_lettering() -> None:
+    import pytest
+
+    from app.formats.errors import RegistryUnavailable
+
+    class Away:
+        def get(self, schema_id: int) -> Any:
+            raise RegistryUnavailable("schema registry unreachable: connection refused")
+
+    with pytest.raises(RegistryUnavailable):
+        run([Message(frame(3, b"\x02"), b"c-1")], Decoder(Away()))  # type: ignore[arg-type]
+
+
+def test_a_callback_receipt_without_a_journey_is_a_valid_event() -> None:
+    from app.core.delivery import receipts
+    from app.core.envelope import decode_event
+
+    event = receipts.receipt_event(
+        receipts.OPENED,
+        {"action_id": "a1", "customer_id": "c-1"},
+        1_772_445_600_000,
+        channel="email",
+    )
+    assert event["properties"]["journey"] is None
+    assert decode_event(orjson.dumps(event))["properties"]["action_id"] == "a1"

@@ -40,3 +40,15 @@ def test_an_actions_headers_name_its_format_its_source_and_its_trace() -> None:
     }
     timer = action_headers((("content-type", b"application/json"),), None)
     assert timer == [("content-type", b"application/json")]  # a timer's action: no source
+
+
+def test_the_tracestate_travels_with_a_valid_traceparent_only() -> None:
+    from app.core.trace import trace_headers
+
+    state = b"vendor=opaque"
+    assert trace_headers([("traceparent", PARENT.encode()), ("tracestate", state)]) == [
+        ("traceparent", PARENT.encode()),
+        ("tracestate", state),
+    ]
+    assert trace_headers([("traceparent", b"garbage"), ("tracestate", state)]) == []
+    assert trace_headers(None) == []

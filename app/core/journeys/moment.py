@@ -110,9 +110,12 @@ class Moment:
     def cel_scores(self) -> dict[str, Any]:
         """``scores`` as expressions see it: the scorer's, plus ``sentiment``."""
         scores: dict[str, Any] = dict(self.scores())
-        sentiment = self.profile.get("sentiment")
-        scores["sentiment"] = sentiment if type(sentiment) is float else 0.0
+        scores.update(self._sentiment_only())
         return scores
+
+    def _sentiment_only(self) -> dict[str, Any]:
+        sentiment = self.profile.get("sentiment")
+        return {"sentiment": sentiment if type(sentiment) is float else 0.0}
 
     def _variables(self, expr: Expr, entry: dict[str, Any] | None) -> dict[str, Any]:
         variables: dict[str, Any] = {}
@@ -134,6 +137,8 @@ class Moment:
                     view = project(self.event, spec)
                 elif name == "profile":
                     view = _profile_view(self.profile, spec)
+                elif spec is not True and set(spec) <= {"sentiment"}:
+                    view = project(self._sentiment_only(), spec)  # no model scored for it
                 else:
                     view = project(self.cel_scores(), spec)
                 views[key] = view
