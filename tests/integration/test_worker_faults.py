@@ -27,8 +27,9 @@ from tests.integration.test_live_journeys import assert_same_actions, future_ms,
 
 #: every point of the checkpoint sequence where the runtime can be ended (app/runtime/)
 POINTS = ("handled", "outputs-flushed", "changelog-produced", "flushed", "committed", "stored")
-#: a kill is at (point, n): the n-th time the process passes the point
-KILLS = [(point, n) for n in (1, 2, 3) for point in POINTS]
+#: a kill is at (point, n): the n-th time the process passes the point (twice per point: a
+#: third pass found nothing the first two did not, and the suite must stay within CI's budget)
+KILLS = [(point, n) for n in (1, 2) for point in POINTS]
 CHUNK = 25
 
 
@@ -62,7 +63,7 @@ def test_kills_at_every_point_of_the_checkpoint_lose_nothing_and_change_no_id(
             code = worker.proc.returncode
         crashed += code == 137
     del deployment.env["SEGUE_CRASH_AT"]
-    assert crashed >= 15, f"only {crashed} of {len(KILLS)} runs ended at their crash point"
+    assert crashed >= 10, f"only {crashed} of {len(KILLS)} runs ended at their crash point"
 
     worker = start_worker("0", *WORKER_ARGS)
     produce_events(deployment, end)
