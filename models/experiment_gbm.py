@@ -33,7 +33,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy / sklearn load their thread pools
 
 import argparse
-import importlib.util
 import itertools
 import sys
 import time
@@ -55,12 +54,11 @@ from app.models import datasets  # noqa: E402
 
 
 def _train_module() -> Any:
-    spec = importlib.util.spec_from_file_location("segue_train", ROOT / "models" / "train.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["segue_train"] = module
-    spec.loader.exec_module(module)
-    return module
+    """models/train.py beside this script: the same features, folds and pipeline."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import train  # type: ignore[import-not-found]
+
+    return train
 
 
 train = _train_module()

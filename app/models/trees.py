@@ -81,8 +81,6 @@ def check_trees(doc: Any, n_features: int) -> dict[str, Any]:
             seen[node] = True
             if feature[node] == -1:
                 continue
-            if not 0 <= feature[node] < n_features:
-                raise TreeError(f"trees: node {node} splits on unknown feature {feature[node]}")
             stack += ((left[node], depth + 1), (right[node], depth + 1))
     return {
         "base": base,

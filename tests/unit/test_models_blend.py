@@ -6,11 +6,9 @@ Small fits on the first rows of the intent data set; the full training is `make 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import math
 import re
-import sys
 import tokenize
 from pathlib import Path
 from types import ModuleType
@@ -42,18 +40,14 @@ from app.models.trees import (
     walk_trees,
 )
 from app.paths import ROOT
+from tests.unit.test_models import _train_module
 
 SAMPLE = 600
 
 
 @pytest.fixture(scope="module")
 def train() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("segue_train", ROOT / "models" / "train.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["segue_train"] = module
-    spec.loader.exec_module(module)
-    return module
+    return _train_module()  # models/train.py, loaded as test_models.py loads it
 
 
 @pytest.fixture(scope="module")
