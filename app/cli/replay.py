@@ -32,6 +32,7 @@ from app.cli.inputs import (
     time_argument,
 )
 from app.core.identity_replay import Pending
+from app.core.journeys.bandit import Books
 from app.core.journeys.compiled import CompileError
 from app.core.journeys.definitions import load_journeys, load_policies
 from app.core.journeys.engine import Engine
@@ -71,6 +72,8 @@ def load_engine(
         raise fail(f"invalid definitions: {exc}") from None
     for warning in warnings:  # allowed by the spec: the journeys run, the author is told
         typer.echo(str(warning), err=True)
+    # adaptive steps learn per partition live: the same count makes the same choices
+    engine.arms = Books(settings.partitions)
     return engine
 
 

@@ -14,6 +14,7 @@ rows, merges and review records (what the stream writes to its table and review 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from app.core.journeys.replay import (
     outcome_order,
     output_key,
 )
+from app.core.journeys.state import next_due
 from app.core.profile import new_profile
 
 
@@ -78,6 +80,39 @@ class DictTable:
         return list(self.data.items())
 
 
+class DueTimers:
+    """Every customer's next timer, for a run in one global time order: the journeys with
+    adaptive steps read other customers' rewards (core/journeys/bandit.py), so a timer's moment
+    must come in its time among everyone's events, as the live partition does, not at the
+    customer's next event."""
+
+    __slots__ = ("_heap",)
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, str]] = []
+
+    def note(self, key: str, state: Any) -> None:
+        """After a change to ``key``'s state: remember its next due time."""
+        due = next_due(state[1])
+        if due is not None:
+            heapq.heappush(self._heap, (due, key))
+
+    def fire_before(
+        self, engine: Engine, states: Table, before: int, keep: Callable[[Outcome], None]
+    ) -> None:
+        """Fire every timer due before ``before``, in due order, each customer's moment by
+        itself."""
+        heap = self._heap
+        while heap and heap[0][0] < before:
+            due, key = heapq.heappop(heap)
+            state = states.get(key)
+            if state is None or next_due(state[1]) != due:
+                continue  # changed since: its current time has an entry of its own
+            keep(engine.advance(state[0], state[1], due))
+            states.put(key, state)
+            self.note(key, state)
+
+
 def run_resolved(
     ordered: Iterable[Event],
     engine: Engine,
@@ -87,6 +122,8 @@ def run_resolved(
     keep: Callable[[Outcome], None],
     identity: IdentityResult | None = None,
     each: Callable[[int], None] | None = None,
+    until: int | None = None,
+    timers_in_time: bool = False,
 ) -> tuple[int, int | None, int, int]:
     """The loop of :func:`replay_resolved` over events already in (time, event_id) order:
     each event resolved (``config`` None: no identity resolution, every event under its own
@@ -96,11 +133,16 @@ def run_resolved(
     conflicts (None: only counted); ``each(n)`` is called after the n-th event.
 
     Returns (events, the last event's time, merges, conflicts). The states still holding
-    entries then need :func:`advance_all` at the end time."""
+    entries then need :func:`advance_all` at the end time. With adaptive journeys (or
+    ``timers_in_time``) every timer fires in its time among the events (:class:`DueTimers`), up
+    to ``until`` at the end."""
     count = merged = conflicted = 0
     last: int | None = None
     handle = engine.handle_event
+    timers = DueTimers() if engine.adaptive or timers_in_time else None
     for count, event in enumerate(ordered, start=1):
+        if timers is not None:
+            timers.fire_before(engine, states, event["ts"], keep)
         merges: list[tuple[str, str]] = []
         if config is not None:
             ids = identifiers_of(event, config)
@@ -135,6 +177,8 @@ def run_resolved(
             continue
         keep(handle(state[0], state[1], event))
         states.put(key, state)
+        if timers is not None:
+            timers.note(key, state)
         at = last = event["ts"]
         for anonymous, customer in merges:
             merged += 1
@@ -150,8 +194,12 @@ def run_resolved(
                 into = (new_profile(customer), engine.new_state(customer))
             keep(fold_in(engine, into[0], into[1], other[0], other[1], at))
             states.put(customer, into)
+            if timers is not None:
+                timers.note(customer, into)
         if each is not None:
             each(count)
+    if timers is not None and until is not None:
+        timers.fire_before(engine, states, until + 1, keep)
     return count, last, merged, conflicted
 
 
@@ -193,6 +241,65 @@ def advance_all(
                 pending.note(jstate)
 
 
+def replay_in_time_order(
+    events: list[Event],
+    engine: Engine,
+    until: int | None = None,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """``replay`` without identity resolution, every customer in one global time order (what
+    journeys with adaptive steps need): the same result shape and output order."""
+    ordered = order_events(events)
+    last = ordered[-1]["ts"] if ordered else None
+    if until is not None and last is not None and until < last:
+        raise ReplayError("--until is earlier than the last event; nothing after it may be cut")
+    end = until if until is not None else last
+    result = ReplayResult(actions=[], decisions=[], events=len(ordered), until=end)
+    states = DictTable()
+    keep = _collect(result)
+    run_resolved(
+        ordered, engine, None, states, DictTable(), keep, None, _each(ordered, progress), end
+    )
+    if end is not None:
+        advance_all(engine, states.data.values(), end, keep)
+    result.customers = len(states.data)
+    _finish(result, engine)
+    return result
+
+
+def _collect(result: ReplayResult) -> Callable[[Outcome], None]:
+    def keep(out: Outcome) -> None:
+        if out.actions:
+            result.actions.extend(out.actions)
+        if out.decisions:
+            result.decisions.extend(out.decisions)
+        if out.outcomes:
+            result.outcomes.extend(out.outcomes)
+        result.duplicates += out.duplicates
+
+    return keep
+
+
+def _each(ordered: list[Event], progress: Progress | None) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    step = max(1, len(ordered) // 20)
+    total = len(ordered)
+
+    def each(done: int) -> None:
+        if done % step == 0:
+            progress(done, total)
+
+    return each
+
+
+def _finish(result: ReplayResult, engine: Engine) -> None:
+    result.actions.sort(key=output_key)
+    result.decisions.sort(key=output_key)
+    result.outcomes.sort(key=outcome_order)
+    result.failures = dict(engine.failures)
+
+
 def replay_resolved(
     events: list[Event],
     engine: Engine,
@@ -215,31 +322,12 @@ def replay_resolved(
     states = DictTable()
     rows = DictTable()
     rows.data = identity.rows
-
-    def keep(out: Outcome) -> None:
-        if out.actions:
-            result.actions.extend(out.actions)
-        if out.decisions:
-            result.decisions.extend(out.decisions)
-        if out.outcomes:
-            result.outcomes.extend(out.outcomes)
-        result.duplicates += out.duplicates
-
-    each = None
-    if progress is not None:
-        step = max(1, len(ordered) // 20)
-        total = len(ordered)
-
-        def each(done: int) -> None:
-            if done % step == 0:
-                progress(done, total)
-
-    run_resolved(ordered, engine, config, states, rows, keep, identity, each)
+    keep = _collect(result)
+    run_resolved(
+        ordered, engine, config, states, rows, keep, identity, _each(ordered, progress), end
+    )
     if end is not None:
         advance_all(engine, states.data.values(), end, keep)
     result.customers = len(states.data)
-    result.actions.sort(key=output_key)
-    result.decisions.sort(key=output_key)
-    result.outcomes.sort(key=outcome_order)
-    result.failures = dict(engine.failures)
+    _finish(result, engine)
     return result, identity, (states.data if keep_states else {})

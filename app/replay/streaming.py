@@ -225,7 +225,7 @@ def _run(
     try:
         ordered = (loads(payload) for payload in events.events.payloads())
         _, _, result.merges, result.conflicts = run_resolved(
-            ordered, engine, identity, states, rows, collector.keep, None, each
+            ordered, engine, identity, states, rows, collector.keep, None, each, end
         )
         if end is not None:
             customers = 0

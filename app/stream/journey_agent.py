@@ -50,6 +50,7 @@ from app.core.trace import STATE_HEADER as TRACESTATE
 from app.formats.codecs import JSON_WRITER, Writer
 from app.partitioner import partition_for
 from app.stream import metrics
+from app.stream.arm_books import StoredBooks
 from app.stream.failures import dead_letter_value, internal_error
 from app.stream.latency import LatencyTracker
 from app.stream.metrics import child
@@ -224,6 +225,10 @@ class JourneyProcessor:
         self.latency = latency
         self.clock = clock
         self._clock_written: dict[int, int] = {}
+        #: adaptive steps' statistics, per partition in the store (stream/arm_books.py)
+        self.books: StoredBooks | None = None
+        if engine.adaptive:
+            self.books = engine.arms = StoredBooks()
 
     def apply(self, items: list[Item], store: Store) -> Applied:
         """Run the batch through the engine and produce its outputs; ``finish()`` then writes
@@ -236,9 +241,14 @@ class JourneyProcessor:
         clocks: dict[int, Item] = {}  # partitions whose newest event time moved: one of their items
         updates = 0  # events folded (counted once per batch: an inc takes a lock)
         duplicates = 0  # copies the engine dropped (app/core/duplicates.py)
+        books = self.books
+        if books is not None:
+            books.begin(store)
         for item in items:
             value = item.value
             key = value["key"]
+            if books is not None:
+                books.at(item.partition, item.handle)
             slot = slots.get(key)
             if slot is None:
                 record = store.get_record(item.handle, key)
@@ -343,6 +353,8 @@ class JourneyProcessor:
             if newest - self._clock_written.get(partition, 0) >= CLOCK_STEP_MS:
                 store.put_timer(item.handle, clock_key(partition), newest)
                 self._clock_written[partition] = newest
+        if self.books is not None:
+            self.books.write()
         for jid, n in self.engine.failures.items():
             EXPRESSION_FAILURES.labels(jid).set(n)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from app.core.journeys.bandit import LAG_WINDOWS, WINDOW_MS
 from app.core.journeys.state import next_due
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.producer import RuntimeProducer
@@ -122,11 +123,15 @@ def journeys_agent(
     if direct and admit is None:
         raise ValueError("input topics need an admit function")
 
+    adaptive = processor.engine.adaptive
+    #: per partition: timers due before this time have fired (adaptive journeys only)
+    fired_before: dict[int, int] = {}
+
     def handle(batch: PartitionBatch) -> None:
         timers = batch.timers
         assert timers is not None
         here = Here(batch.stores[PROFILES], timers)
-        items = []
+        items: list[Item] = []
         out = processor.sink.batch()
         message: Any  # a consumed record: key, value and offset are all there
         for message in batch.records:
@@ -140,24 +145,43 @@ def journeys_agent(
             ts = value.get("ts")
             if ts is not None:
                 timers.saw(ts)
+                if adaptive:
+                    items = _fire_windows_behind(batch.partition, ts, here, items)
             items.append(Item(value, batch.partition, message.offset(), here))
         processor.apply(items, stores).finish()
 
-    def on_due(due: DueBatch) -> None:
-        here = Here(due.stores[PROFILES], due.timers)
+    def _fire_windows_behind(partition: int, ts: int, here: Here, items: list[Item]) -> list[Item]:
+        """Adaptive choices at ``ts`` read the arm windows up to two behind its own
+        (core/journeys/bandit.py), so every timer due in them must have fired first, as replay
+        fires it in its time: in a batch that spans hours (a worker catching up) the timers
+        would otherwise wait for the batch's end. Returns the items still to apply."""
+        boundary = (ts // WINDOW_MS - LAG_WINDOWS + 1) * WINDOW_MS
+        if boundary <= fired_before.get(partition, 0):
+            return items
+        fired_before[partition] = boundary
+        if items:  # their timers are scheduled when they are applied
+            processor.apply(items, stores).finish()
+        while taken := here.timers.take_due(boundary - 1):
+            _fire(here, partition, boundary - 1, taken)
+        return []
+
+    def _fire(here: Here, partition: int, now: int, keys: list[tuple[str, int]]) -> None:
+        """Handle due keys as tick records at ``now``."""
         items = [
-            Item({"key": key, "tick": due.now, "due": at}, due.partition, -1, here)
-            for key, at in due.keys
+            Item({"key": key, "tick": now, "due": at}, partition, -1, here) for key, at in keys
         ]
         processor.apply(items, stores).finish()
         # ``take_due`` unscheduled the keys; the processor schedules a key again only when its
         # next due time changed, so one whose state was not advanced (a tick it found stale)
         # gets its time back from the state here
-        for key, _at in due.keys:
-            if due.timers.due_of(key) is None:
+        for key, _at in keys:
+            if here.timers.due_of(key) is None:
                 record = here.profiles.get(key)
                 jstate = record.get("journeys") if record else None
                 if jstate and (again := next_due(jstate)) is not None:
-                    due.timers.schedule(key, again)
+                    here.timers.schedule(key, again)
+
+    def on_due(due: DueBatch) -> None:
+        _fire(Here(due.stores[PROFILES], due.timers), due.partition, due.now, due.keys)
 
     return Agent(AGENT, (*inputs, topic), handle, stores=(PROFILES,), on_due=on_due)

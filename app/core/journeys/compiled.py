@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.journeys.bandit import DEFAULT_FLOOR, GOAL_REWARD, Adaptive
 from app.core.journeys.cel_program import Expr, Spec, compile_optional, merge_specs
 from app.core.timeutil import parse_duration
 
@@ -71,6 +72,8 @@ class Step:
     sets: tuple[tuple[str, Expr | Any], ...] = ()
     #: whether reaching the step can produce an action (so its visits are counted)
     acts: bool = False
+    #: split / decide: choose the arm by Thompson sampling (core/journeys/bandit.py)
+    adaptive: Adaptive | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +97,8 @@ class Journey:
     #: projection of the trigger event kept on each entry (None: keep only its id)
     trigger_spec: Spec | None = None
     exprs: list[Expr] = field(default_factory=list)
+    #: event types that reward an adaptive step of this journey (``reward: goal`` is the goal's)
+    reward_events: frozenset[str] = frozenset()
 
     @property
     def arbitration_key(self) -> tuple[int, str]:
@@ -161,6 +166,14 @@ def compile_journey(d: dict[str, Any]) -> Journey:
         index=index,
         source=d.get("source"),
         exprs=exprs,
+    )
+    for step in steps:
+        if step.adaptive is not None and step.adaptive.reward_event is None and not goal:
+            raise CompileError(f"{jid}.steps.{step.id}: reward: goal needs the journey's goal")
+    journey.reward_events = frozenset(
+        s.adaptive.reward_event
+        for s in steps
+        if s.adaptive is not None and s.adaptive.reward_event is not None
     )
     return journey
 
@@ -238,7 +251,36 @@ def _compile_step(
             for name, source in sets.items()
             if source is not None
         )
+    if s.get("adaptive") is not None:
+        step.adaptive = _adaptive(
+            s["adaptive"], kind, len(step.variants or step.options), where, expr
+        )
     return step
+
+
+def _adaptive(body: Any, kind: str, arms: int, where: str, expr: Any) -> Adaptive:
+    if kind not in (SPLIT, DECIDE):
+        raise CompileError(f"{where}: adaptive is for split and decide steps")
+    reward = body.get("reward")
+    if reward == GOAL_REWARD:
+        event, when = None, None
+    elif isinstance(reward, str):
+        event, when = reward, None
+    elif isinstance(reward, dict) and isinstance(reward.get("event"), str):
+        event, when = reward["event"], expr(reward.get("when"))
+    else:
+        raise CompileError(
+            f"{where}: adaptive.reward must be 'goal', an event type or {{event, when}}"
+        )
+    floor = float(
+        body.get("floor", DEFAULT_FLOOR) if body.get("floor") is not None else DEFAULT_FLOOR
+    )
+    holdout = float(body.get("holdout") or 0.0)
+    if floor < 0.0 or floor * arms > 1.0:
+        raise CompileError(f"{where}: adaptive.floor x {arms} arms must be between 0 and 1")
+    if not 0.0 <= holdout <= 1.0:
+        raise CompileError(f"{where}: adaptive.holdout must be between 0 and 1")
+    return Adaptive(reward_event=event, reward_when=when, floor=floor, holdout=holdout)
 
 
 def trigger_spec_of(exprs: list[Expr]) -> Spec | None:

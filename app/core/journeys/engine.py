@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.core.duplicates import DuplicateRule
+from app.core.journeys.bandit import Books
 from app.core.journeys.compiled import (
     WAIT_FOR,
     CompileError,
@@ -78,10 +79,16 @@ class Engine:
             triggers.setdefault(j.trigger_event, []).append(j)
         self.triggers = {etype: tuple(js) for etype, js in triggers.items()}
         every = [j for vs in self.versions.values() for j in vs.values()]
+        #: journeys have adaptive steps: choices read (and rewards write) the partition's book
+        self.adaptive = any(s.adaptive is not None for j in every for s in j.steps)
+        #: the arm statistics, one book per partition (core/journeys/bandit.py); replay and the
+        #: live shell put theirs here
+        self.arms = Books()
         # event types that can matter to an active entry: the rest skip phases 1 and 2
         self.phase1_types = frozenset(
             {j.goal_event for j in every if j.goal_event}
             | {event for j in every for event, _ in j.exit_on}
+            | {event for j in every for event in j.reward_events}
         )
         self.phase2_types = frozenset(
             {s.event for j in every for s in j.steps if s.event is not None}
@@ -158,11 +165,15 @@ class Engine:
         assert m.event is not None
         event_id = m.event["event_id"]
         for j, entry in self._resolve(run, list(run.jstate["entries"].items())):
+            if "ad" in entry and etype in j.reward_events:
+                run.reward(j, entry, etype)
             if (
                 j.goal_event == etype
                 and (j.goal_within is None or m.now <= entry["t0"] + j.goal_within)
                 and (j.goal_when is None or m.test(j.goal_when, entry))
             ):
+                if "ad" in entry:
+                    run.reward(j, entry, None)
                 record = run.end(j.id, entry, GOAL)
                 record["time_to_goal_ms"] = m.now - entry["t0"]
                 record["event_id"] = event_id

@@ -17,7 +17,11 @@ control group, funnels and times without joining files by hand. One record forma
 - ``goal``: the goal was reached (``time_to_goal_ms``, ``event_id``); the entry ends;
 - ``exited``: the entry ended otherwise than by walking off its steps (``reason``: ``exit_on``
   with ``event_type``, ``orphaned``, ``aborted`` or ``merged``);
-- ``ended``: the entry walked off its last step or reached ``end``.
+- ``ended``: the entry walked off its last step or reached ``end``;
+- ``rewarded``: an adaptive step's arm earned its reward (``arm``, ``reward``: ``goal`` or the
+  event type, ``event_id``); at most once per choice (core/journeys/bandit.py). An adaptive
+  split's ``step`` record and an adaptive ``decided`` record say how the arm was chosen
+  (``adaptive``: ``exploit``, ``explore`` or ``holdout``).
 
 Each entry ends exactly once, with ``goal``, ``exited`` or ``ended``. Every record carries
 ``customer_id``, ``journey``, ``journey_version``, ``entry``, ``step`` (null where none applies),
@@ -43,7 +47,20 @@ TIMED_OUT = "timed_out"
 GOAL = "goal"
 EXITED = "exited"
 ENDED = "ended"
-KINDS = (ENTERED, STEP, SENT, SUPPRESSED, HELD_OUT, DECIDED, TIMED_OUT, GOAL, EXITED, ENDED)
+REWARDED = "rewarded"
+KINDS = (
+    ENTERED,
+    STEP,
+    SENT,
+    SUPPRESSED,
+    HELD_OUT,
+    DECIDED,
+    TIMED_OUT,
+    GOAL,
+    EXITED,
+    ENDED,
+    REWARDED,
+)
 #: the kinds that end an entry
 ENDINGS = (GOAL, EXITED, ENDED)
 

@@ -140,6 +140,10 @@ def replay(
     progress: Progress | None = None,
 ) -> ReplayResult:
     """Run ``events`` (any order) through ``engine``; see the module docstring."""
+    if engine.adaptive:  # choices read other customers' rewards: one global time order
+        from app.core.identity_replay import replay_in_time_order
+
+        return replay_in_time_order(events, engine, until, progress)
     ordered = order_events(events)
     last = ordered[-1]["ts"] if ordered else None
     if until is not None and last is not None and until < last:

@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from app.core.handoff import handoff_context
+from app.core.journeys import bandit
 from app.core.journeys.cel_program import Expr, project
 from app.core.journeys.compiled import (
     BRANCH,
@@ -39,6 +40,7 @@ from app.core.journeys.outcome import (
     ENTERED,
     EXITED,
     HELD_OUT,
+    REWARDED,
     SENT,
     STEP,
     SUPPRESSED,
@@ -233,12 +235,10 @@ class MomentRun:
                         index = goto
                         break
             elif kind == SPLIT:
-                u = split_draw(j.id, step.id, self.key)
-                variant, _, index = step.variants[-1]
-                for name, share, goto in step.variants:
-                    if share > u:
-                        variant, index = name, goto
-                        break
+                if step.adaptive is not None:
+                    variant, index = self._split_adaptively(j, step, entry, reached)
+                else:
+                    variant, index = self._split(j, step)
                 entry["var"] = reached["variant"] = variant
             elif kind == DECIDE:
                 self._visit(entry, step)
@@ -287,6 +287,68 @@ class MomentRun:
             data[name] = value
         return data
 
+    def _split(self, j: Journey, step: Step) -> tuple[str, int]:
+        """The spec's split: the first variant whose cumulative share exceeds the draw."""
+        u = split_draw(j.id, step.id, self.key)
+        variant, _, index = step.variants[-1]
+        for name, share, goto in step.variants:
+            if share > u:
+                return name, goto
+        return variant, index
+
+    def _split_adaptively(
+        self, j: Journey, step: Step, entry: dict[str, Any], reached: dict[str, Any]
+    ) -> tuple[str, int]:
+        adaptive = step.adaptive
+        assert adaptive is not None
+        seed = self._seed(j, step, entry)
+        if bandit.in_holdout(seed, adaptive.holdout):
+            variant, index = self._split(j, step)
+            mode = bandit.HOLDOUT
+        else:
+            arms = [name for name, _, _ in step.variants]
+            stats = bandit.visible(self._book(), bandit.stats_key(j.id, step.id), self.moment.now)
+            chosen, mode, _ = bandit.choose(arms, [1.0] * len(arms), stats, seed, adaptive.floor)
+            variant, _, index = step.variants[chosen]
+        reached["adaptive"] = mode
+        self._pulled(j, step, entry, variant)
+        return variant, index
+
+    def _book(self) -> bandit.Book:
+        return self.engine.arms.book(self.key)
+
+    def _seed(self, j: Journey, step: Step, entry: dict[str, Any]) -> str:
+        return f"{j.id}:{step.id}:{self.key}:{entry['n']}:{self.moment.now}"
+
+    def _pulled(self, j: Journey, step: Step, entry: dict[str, Any], arm: str) -> None:
+        """Count the pull and remember the arm on the entry until it is rewarded."""
+        bandit.count(self._book(), bandit.stats_key(j.id, step.id), arm, self.moment.now, pulls=1)
+        chosen = entry.get("ad")
+        if chosen is None:
+            chosen = entry["ad"] = {}
+        chosen[step.id] = arm
+
+    def reward(self, j: Journey, entry: dict[str, Any], etype: str | None) -> None:
+        """Credit the entry's adaptive choices that ``etype`` rewards (None: the goal)."""
+        m = self.moment
+        chosen: dict[str, str] = entry["ad"]
+        for step_id, arm in list(chosen.items()):
+            index = j.index.get(step_id)
+            adaptive = j.steps[index].adaptive if index is not None else None
+            if adaptive is None or adaptive.reward_event != etype:
+                continue
+            if adaptive.reward_when is not None and not m.test(adaptive.reward_when, entry):
+                continue
+            del chosen[step_id]
+            bandit.count(self._book(), bandit.stats_key(j.id, step_id), arm, m.now, rewards=1)
+            record = self.note(REWARDED, j.id, entry, step_id)
+            record["arm"] = arm
+            record["reward"] = adaptive.reward_name
+            assert m.event is not None
+            record["event_id"] = m.event["event_id"]
+        if not chosen:
+            del entry["ad"]
+
     def _choose(self, j: Journey, step: Step, entry: dict[str, Any]) -> Option | None:
         """The best eligible option (None: none eligible); the choice and every option's
         score go on a ``decided`` outcome record, "do nothing" included."""
@@ -297,19 +359,55 @@ class MomentRun:
         best: Option | None = None
         best_value = 0.0
         scored: list[dict[str, Any]] = []
+        eligible: list[tuple[Option, dict[str, Any]]] = []
         for option in step.options:
             if option.when is not None and not m.test(option.when, entry):
                 scored.append({"id": option.id, "eligible": False, "score": None})
                 continue
             value = propensity * option.value * option.weight
-            scored.append({"id": option.id, "eligible": True, "score": value})
+            score = {"id": option.id, "eligible": True, "score": value}
+            scored.append(score)
+            eligible.append((option, score))
             if best is None or value > best_value:  # ties go to the earlier option
                 best, best_value = option, value
         record = self.note(DECIDED, j.id, entry, step.id)
+        adaptive = step.adaptive
+        if adaptive is not None and eligible:
+            best = self._decide_adaptively(j, step, entry, eligible, best, record)
         record["propensity"] = propensity
         record["options"] = scored
         record["choice"] = None if best is None else best.id
         record["channel"] = None if best is None else best.channel
+        return best
+
+    def _decide_adaptively(
+        self,
+        j: Journey,
+        step: Step,
+        entry: dict[str, Any],
+        eligible: list[tuple[Option, dict[str, Any]]],
+        fixed: Option | None,
+        record: dict[str, Any],
+    ) -> Option | None:
+        """Thompson sampling among the eligible options (their scores become the draws x
+        value x weight); the holdout keeps the fixed rule's choice and scores."""
+        adaptive = step.adaptive
+        assert adaptive is not None
+        seed = self._seed(j, step, entry)
+        if bandit.in_holdout(seed, adaptive.holdout):
+            best = fixed
+            record["adaptive"] = bandit.HOLDOUT
+        else:
+            arms = [option.id for option, _ in eligible]
+            values = [option.value * option.weight for option, _ in eligible]
+            stats = bandit.visible(self._book(), bandit.stats_key(j.id, step.id), self.moment.now)
+            chosen, mode, draws = bandit.choose(arms, values, stats, seed, adaptive.floor)
+            for (_, score), draw in zip(eligible, draws, strict=True):
+                score["score"] = draw
+            best = eligible[chosen][0]
+            record["adaptive"] = mode
+        if best is not None:
+            self._pulled(j, step, entry, best.id)
         return best
 
     # -- sends and policies ------------------------------------------------------------------

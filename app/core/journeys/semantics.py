@@ -28,6 +28,7 @@ def journey_semantic_problems(doc: Any) -> list[Found]:
     ids = _step_ids(steps, found)
     found.extend(_reference_problems(steps, ids))
     found.extend(_case_problems(steps))
+    found.extend(_adaptive_problems(doc, steps))
     return found
 
 
@@ -123,6 +124,10 @@ def _expressions(doc: dict[str, Any]) -> Iterator[tuple[PathParts, Any]]:
         elif kind == "update" and isinstance(body, dict) and isinstance(body.get("set"), dict):
             for name, value in body["set"].items():
                 yield ("steps", i, "update", "set", name), value
+        adaptive = step.get("adaptive") if isinstance(step, dict) else None
+        reward = adaptive.get("reward") if isinstance(adaptive, dict) else None
+        if isinstance(reward, dict) and "when" in reward:
+            yield ("steps", i, "adaptive", "reward", "when"), reward["when"]
 
 
 def _expression_problems(doc: dict[str, Any]) -> Iterator[Found]:
@@ -202,6 +207,38 @@ def _case_problems(steps: list[Any]) -> Iterator[Found]:
                 yield ("steps", i, "split"), "the weights must add up to more than 0"
         elif kind == "decide" and isinstance(body, dict) and isinstance(body.get("options"), list):
             yield from _unique(i, body["options"], ("decide", "options"), "id", "option id")
+
+
+def _adaptive_problems(doc: dict[str, Any], steps: list[Any]) -> Iterator[Found]:
+    """``adaptive`` only on split and decide, ``reward: goal`` only with a goal, the floor
+    within what the arms can share."""
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("adaptive"), dict):
+            continue
+        adaptive = step["adaptive"]
+        kind = step_kind(step)
+        if kind not in ("split", "decide"):
+            yield ("steps", i, "adaptive"), "adaptive is for split and decide steps only"
+            continue
+        if adaptive.get("reward") == "goal" and not doc.get("goal"):
+            yield (
+                ("steps", i, "adaptive", "reward"),
+                "reward: goal needs the journey's goal; name an event type instead, or add a goal",
+            )
+        body = step.get(kind)
+        arms = body if kind == "split" else body.get("options") if isinstance(body, dict) else None
+        floor = adaptive.get("floor", 0.05)
+        if (
+            isinstance(arms, list)
+            and isinstance(floor, int | float)
+            and not isinstance(floor, bool)
+            and floor * len(arms) > 1
+        ):
+            yield (
+                ("steps", i, "adaptive", "floor"),
+                f"floor {floor} x {len(arms)} arms is more than all the traffic; "
+                f"use at most {1 / len(arms):.3g}",
+            )
 
 
 def _branch_defaults(index: int, cases: list[Any]) -> Iterator[Found]:
