@@ -3,9 +3,10 @@
 Reads outcome records from a file (``segue replay --outcomes``) or from the ``segue.outcomes``
 topic (``--topic``, up to its end when the command starts), and receipts from a file or the
 receipts topic; writes report.html (self-contained), report.json and one CSV per table to
-``--out`` and prints the lift table. Exit codes as replay's: 0 done; 1 some lines were
-unreadable (reported with their line numbers, skipped, the rest reported); 2 bad arguments, a
-file that cannot be read or written, or no broker.
+``--out`` and prints the lift table (and, with adaptive steps, their arms over time:
+``--arms-bucket``). Exit codes as replay's: 0 done; 1 some lines were unreadable (reported with
+their line numbers, skipped, the rest reported); 2 bad arguments, a file that cannot be read or
+written, or no broker.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.cli.inputs import (
     time_argument,
 )
 from app.core.timeutil import format_ms
+from app.report.arms import AUTO, DEFAULT_BUCKET, SIZES
 from app.report.render import text_summary, write_all
 from app.report.tables import Builder
 from app.report.topics import USELESS, feed_topic, sources
@@ -110,6 +112,14 @@ def report_command(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for report.html, report.json and the CSVs.")
     ] = Path("report"),
+    arms_bucket: Annotated[
+        str,
+        typer.Option(
+            "--arms-bucket",
+            help="Adaptive steps' arms over time: the UTC bucket of a choice, "
+            f"{', '.join(SIZES)} or {AUTO} (the smallest giving at most 30 buckets).",
+        ),
+    ] = DEFAULT_BUCKET,
 ) -> None:
     """Entries, conversions against the control group (lift, 95 % interval, exact p-value),
     funnels, times, engagement by channel, suppressions and decisions, per journey version and
@@ -117,11 +127,14 @@ def report_command(
     if (outcomes is None) == (not topic):
         typer.echo("give the outcome records: --outcomes FILE or --topic", err=True)
         raise typer.Exit(EXIT_INVALID)
+    if arms_bucket not in (*SIZES, AUTO):
+        typer.echo(f"--arms-bucket: {arms_bucket!r}: one of {', '.join([*SIZES, AUTO])}", err=True)
+        raise typer.Exit(EXIT_INVALID)
     since_ms, until_ms = time_argument("--since", since), time_argument("--until", until)
     output_folder("--out", out)  # before the work, not after it
     if topic:
         need_broker(load_settings())
-    builder = Builder(since_ms, until_ms)
+    builder = Builder(since_ms, until_ms, arms_bucket)
     files: list[Lines] = []
     unusable = 0  # topic records it cannot use (a file's are named line by line)
     files_given = {"outcomes": outcomes, "receipts": receipts, "events": events}

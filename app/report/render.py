@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from app.report.arms import MODES, SIZES, WHOLE
 from app.report.stats import wilson
 from app.report.tables import ALL, Report, Row
 
@@ -31,7 +32,11 @@ TITLES = {
     "endings": "How entries ended",
     "service": "Service and loyalty: each journey's customers against its control group",
     "cohorts": "Retention and churn after 7 days, by entry cohort (UTC day of first entry)",
+    "arms": "Adaptive steps: each arm's share and reward over time (UTC buckets of the choice's "
+    "time; a reward counts in its choice's bucket)",
 }
+#: how the text output names a bucket size
+BUCKET_WORDS = {"1h": "1 hour", "6h": "6 hours", "1d": "1 day", "7d": "1 week (from Monday)"}
 
 
 def fmt(value: Any, column: str = "") -> str:
@@ -84,7 +89,55 @@ def text_summary(report: Report) -> str:
             )
         line += f" - {row['verdict']}"
         lines.append(line)
+    lines += arms_text(report)
     return "\n".join(lines) + "\n"
+
+
+def arms_text(report: Report) -> list[str]:
+    """The adaptive steps' arms over time, one aligned table per step; nothing without adaptive
+    records (a report of journeys without them reads as it always did)."""
+    if not report.arms and not report.arms_unattributed:
+        return []
+    size = report.arms_bucket
+    lines = [
+        f"arms over time (adaptive steps; buckets of {BUCKET_WORDS.get(size, size)}, UTC, by the "
+        "time of the choice; a reward counts in its choice's bucket):"
+    ]
+    header = ("bucket", "arm", "choices", "share", "rewards", "reward rate", *MODES)
+    steps: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    for row in report.arms:
+        cells = (
+            _bucket_label(row["bucket"], size),
+            str(row["arm"]),
+            fmt(row["choices"]),
+            fmt(row["share"], "share"),
+            fmt(row["rewards"]),
+            fmt(row["reward_rate"], "reward_rate"),
+            *(fmt(row[mode]) for mode in MODES),
+        )
+        steps.setdefault((row["journey"], row["step"]), []).append(cells)
+    for (journey, step), body in steps.items():
+        widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+        lines.append(f"  {journey} / {step}:")
+        for r in (header, *body):
+            left = [r[i].ljust(widths[i]) for i in range(2)]
+            right = [r[i].rjust(widths[i]) for i in range(2, len(r))]
+            lines.append("    " + "  ".join(left + right).rstrip())
+    if report.arms_unattributed:
+        lines.append(
+            f"  {report.arms_unattributed:,} rewards without their choice in the records "
+            "(or in the time range): left out"
+        )
+    return lines
+
+
+def _bucket_label(bucket: str, size: str) -> str:
+    """A day's or a week's bucket by its date, an hour's by date and time (UTC)."""
+    if bucket == WHOLE:
+        return WHOLE
+    if SIZES.get(size, 0) % SIZES["1d"] == 0:
+        return bucket[:10]
+    return f"{bucket[:10]} {bucket[11:16]}"
 
 
 def to_json(report: Report) -> bytes:

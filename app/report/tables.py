@@ -23,6 +23,7 @@ from typing import Any
 
 from app.core.journeys.replay import time_ms
 from app.report import stats
+from app.report.arms import DEFAULT_BUCKET, Arms
 from app.report.service import ServiceEvents
 
 Row = dict[str, Any]
@@ -85,6 +86,11 @@ class Report:
     cohorts: list[Row] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
+    #: adaptive steps' arms over time (arms.py); empty without adaptive records, and then left
+    #: out of ``tables()`` so that such a report is what it was before adaptive steps existed
+    arms: list[Row] = field(default_factory=list)
+    arms_bucket: str = DEFAULT_BUCKET
+    arms_unattributed: int = 0
 
     def tables(self) -> dict[str, list[Row]]:
         return {
@@ -100,15 +106,19 @@ class Report:
             "endings": self.endings,
             "service": self.service,
             "cohorts": self.cohorts,
-        }
+        } | ({"arms": self.arms} if self.arms else {})
 
 
 class Builder:
     """Feed outcome records (``add``) and receipts (``add_receipt``) in any order, then
     ``build()``: the tables depend on the set of records only."""
 
-    def __init__(self, since: int | None = None, until: int | None = None) -> None:
+    def __init__(
+        self, since: int | None = None, until: int | None = None, arms_bucket: str = DEFAULT_BUCKET
+    ) -> None:
         self.since, self.until = since, until
+        self.arms_bucket = arms_bucket  # arms.py: 1h, 6h, 1d, 7d or auto
+        self.arms = Arms()
         self.entries: dict[tuple[str, str, int], Entry] = {}
         self.seen: set[str] = set()
         self.records = 0
@@ -171,6 +181,7 @@ class Builder:
         decided_at, source = record.get("decided_at"), record.get("source_timestamp")
         if decided_at and source and kind in ("sent", "decided"):
             entry.latencies.append(time_ms(decided_at) - time_ms(source))
+        self.arms.add(record)
 
     def add_event(self, event: dict[str, Any]) -> None:
         """An input event, for the service and loyalty figures (service.py)."""
@@ -192,14 +203,19 @@ class Builder:
     def _in_range(self) -> list[Entry]:
         """Entries whose ``entered`` record lies in the range (records of an entry that
         started before the records begin, or outside the range, are left out)."""
+        return [e for e in self.entries.values() if self._counts(e)]
+
+    def _counts(self, e: Entry) -> bool:
         since, until = self.since, self.until
-        return [
-            e
-            for e in self.entries.values()
-            if e.start is not None
+        return (
+            e.start is not None
             and (since is None or e.start >= since)
             and (until is None or e.start < until)
-        ]
+        )
+
+    def _counted(self, key: tuple[str, str, int]) -> bool:
+        entry = self.entries.get(key)
+        return entry is not None and self._counts(entry)
 
     def build(self) -> Report:
         entries = self._in_range()
@@ -221,6 +237,7 @@ class Builder:
             withheld.update((e.journey, kind, reason) for kind, reason in e.withheld)
             choices.update((e.journey, step, label) for step, label in e.choices)
             latencies.extend(e.latencies)
+        arms = self.arms.table(self.arms_bucket, self._counted)
         return Report(
             lift=[lift_row(k, groups[k]) for k in ordered],
             programme=programme_rows(entries),
@@ -239,6 +256,9 @@ class Builder:
             duplicates=self.duplicates,
             service=self.service.rows(joined) if self.events else [],
             cohorts=self.service.cohort_rows(joined) if self.events else [],
+            arms=arms.rows,
+            arms_bucket=arms.bucket,
+            arms_unattributed=arms.unattributed,
         )
 
     def _channels(self, entries: list[Entry]) -> list[Row]:
@@ -500,8 +520,9 @@ def build_report(
     since: int | None = None,
     until: int | None = None,
     events: Iterable[dict[str, Any]] = (),
+    arms_bucket: str = DEFAULT_BUCKET,
 ) -> Report:
-    builder = Builder(since, until)
+    builder = Builder(since, until, arms_bucket)
     for record in outcomes:
         builder.add(record)
     for event in receipts:
