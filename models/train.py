@@ -332,6 +332,21 @@ def export(model: Any, task: Task, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def fit_export(
+    task: Task, x: np.ndarray, y: np.ndarray, folds: int, data: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """Fit the task's pipeline on all of ``x, y``, export it and check the export reproduces
+    it: (the artifact document, the parity). ``make models`` and ``segue models retrain``
+    (app/models/retrain.py) both train through this one function."""
+    model = build(task, SEED, folds).fit(x, y)
+    if isinstance(model, BudgetBlend):
+        log(f"{task.name}: chose {model.describe()} (inner CV ROC-AUC {model.inner_auc_:.4f})")
+    doc = export(model, task, data)
+    parity = verify_parity(doc, model, x, task.name)
+    log(f"{task.name}: exported model matches sklearn to {parity:.1e}")
+    return doc, parity
+
+
 def verify_parity(doc: dict[str, Any], model: Any, x: np.ndarray, name: str) -> float:
     """The exported parameters, as the stream scorer folds them, must reproduce predict_proba."""
     from app.models.scorer import ModelScorer
@@ -471,18 +486,13 @@ def train_task(task: Task, out: Path, sample: int | None, folds: int) -> dict[st
         f"{summary(metrics['pr_auc'])}  Brier {summary(metrics['brier'])}"
     )
     log(f"{task.name}: fitting the final model on all rows")
-    model = build(task, SEED, folds).fit(x, y)
-    if isinstance(model, BudgetBlend):
-        log(f"{task.name}: chose {model.describe()} (inner CV ROC-AUC {model.inner_auc_:.4f})")
     data = {
         "file": task.data_file,
         "sha256": hashlib.sha256(data_path.read_bytes()).hexdigest(),
         "rows": len(y),
         "positives": int(y.sum()),
     }
-    doc = export(model, task, data)
-    parity = verify_parity(doc, model, x, task.name)
-    log(f"{task.name}: exported model matches sklearn to {parity:.1e}")
+    doc, parity = fit_export(task, x, y, folds, data)
     raw = dump_json(doc)
     sha = hashlib.sha256(raw).hexdigest()
     (out / f"{task.name}.json").write_bytes(raw)

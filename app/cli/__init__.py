@@ -51,6 +51,7 @@ def _register() -> None:
         forget,
         journeys,
         kafka,
+        models,
         profile,
         replay,
         report,
