@@ -90,6 +90,16 @@ def _event_text(match: dict[str, Any]) -> str:
     return f"{match['event']} if {when}" if when else str(match["event"])
 
 
+def _adaptive_lines(step: dict[str, Any]) -> list[str]:
+    adaptive = step.get("adaptive")
+    if not isinstance(adaptive, dict):
+        return []
+    reward = adaptive.get("reward")
+    if isinstance(reward, dict):
+        reward = _event_text(reward)
+    return [f"adaptive (Thompson sampling), reward: {reward}"]
+
+
 def _describe(step: dict[str, Any]) -> list[str]:
     kind = step_kind(step)
     body: Any = step[kind] if kind else None
@@ -105,9 +115,9 @@ def _describe(step: dict[str, Any]) -> list[str]:
     if kind == "branch":
         return ["branch"]
     if kind == "split":
-        return ["split: " + ", ".join(str(v["variant"]) for v in body)]
+        return ["split: " + ", ".join(str(v["variant"]) for v in body), *_adaptive_lines(step)]
     if kind == "decide":
-        lines = [f"decide by scores.{body['propensity']}"]
+        lines = [f"decide by scores.{body['propensity']}", *_adaptive_lines(step)]
         for option in body["options"]:
             action = (
                 f"{option['channel']}: {option['template']}" if option.get("channel") else "nothing"

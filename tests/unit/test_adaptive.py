@@ -331,3 +331,40 @@ def test_the_example_adaptive_journey_is_valid() -> None:
     doc = yaml.safe_load((ROOT / "journeys" / "adaptive" / "cart_offer_adaptive.yaml").read_text())
     assert journey_semantic_problems(doc) == []
     Engine([doc])
+
+
+def test_exploration_floor_is_another_name_for_the_floor(tmp_path: Path) -> None:
+    named = copy.deepcopy(SPLIT_JOURNEY)
+    named["steps"][1]["adaptive"] = {
+        "reward": "goal",
+        "exploration_floor": 0.2,
+        "algorithm": "thompson",
+    }
+    assert Engine([named]).latest["offer_test"].steps[1].adaptive.floor == 0.2  # type: ignore[union-attr]
+    both = copy.deepcopy(named)
+    both["steps"][1]["adaptive"]["floor"] = 0.1
+    (tmp_path / "both.yaml").write_text(yaml.safe_dump(both))
+    (tmp_path / "named.yaml").write_text(yaml.safe_dump({**named, "id": "named"}))
+    result = CliRunner().invoke(cli, ["journeys", "validate", str(tmp_path)])
+    assert "both.yaml: steps[1].adaptive" in result.output
+    assert "floor or exploration_floor, not both" in result.output
+    assert "named.yaml" not in result.output
+
+
+def test_a_variant_of_weight_0_is_never_an_arm() -> None:
+    doc = copy.deepcopy(SPLIT_JOURNEY)
+    doc["steps"][1]["split"].append({"variant": "C", "weight": 0, "goto": "send_b"})
+    doc["steps"][1]["adaptive"]["floor"] = 0.5  # two arms may share all the traffic
+    plan = ArmsPlan(journey=doc, step="pick", rates={**RATES, "C": 0.9}, entries=800)
+    run = run_arms(plan, engine_for())
+    assert {c.arm for c in run.choices} == {"A", "B"}
+    assert {c.mode for c in run.choices} == {"explore"}  # a floor of 0.5 x 2 arms: all of it
+
+
+def test_the_picture_says_the_split_learns() -> None:
+    from app.core.journeys.flow import edges
+
+    labels = [e.label for e in edges(SPLIT_JOURNEY["steps"]) if e.kind == "split"]
+    assert labels == ["A (adaptive)", "B (adaptive)"]
+    fixed = [e.label for e in edges(without_adaptive(SPLIT_JOURNEY)["steps"]) if e.kind == "split"]
+    assert fixed == ["A (50%)", "B (50%)"]

@@ -63,8 +63,9 @@ class Step:
     on_timeout: int = END
     # branch: (when or None for the default, target)
     cases: tuple[tuple[Expr | None, int], ...] = ()
-    # split: (variant, cumulative share, target)
+    # split: (variant, cumulative share, target); the variants with a weight above 0
     variants: tuple[tuple[str, float, int], ...] = ()
+    arms: tuple[int, ...] = ()
     # decide
     propensity: str = ""
     options: tuple[Option, ...] = ()
@@ -229,6 +230,7 @@ def _compile_step(
                 (str(v["variant"]), cumulative / total, _target(v["goto"], index, following, where))
             )
         step.variants = tuple(variants)
+        step.arms = tuple(i for i, v in enumerate(body) if float(v["weight"]) > 0)
     elif kind == DECIDE:
         step.propensity = body["propensity"]
         step.options = tuple(
@@ -252,9 +254,8 @@ def _compile_step(
             if source is not None
         )
     if s.get("adaptive") is not None:
-        step.adaptive = _adaptive(
-            s["adaptive"], kind, len(step.variants or step.options), where, expr
-        )
+        arms = len(step.arms) if kind == SPLIT else len(step.options)
+        step.adaptive = _adaptive(s["adaptive"], kind, arms, where, expr)
     return step
 
 
@@ -272,9 +273,8 @@ def _adaptive(body: Any, kind: str, arms: int, where: str, expr: Any) -> Adaptiv
         raise CompileError(
             f"{where}: adaptive.reward must be 'goal', an event type or {{event, when}}"
         )
-    floor = float(
-        body.get("floor", DEFAULT_FLOOR) if body.get("floor") is not None else DEFAULT_FLOOR
-    )
+    floor = body.get("floor", body.get("exploration_floor"))
+    floor = DEFAULT_FLOOR if floor is None else float(floor)
     holdout = float(body.get("holdout") or 0.0)
     if floor < 0.0 or floor * arms > 1.0:
         raise CompileError(f"{where}: adaptive.floor x {arms} arms must be between 0 and 1")

@@ -9,6 +9,10 @@ waiting for it, (3) triggers (journey priority, then id); then arbitrates the mo
 ``advance`` fires the timers due at or before a given time (the shell calls it as the wall clock
 moves; replay calls it at the end).
 
+Adaptive steps (core/journeys/bandit.py) are the one thing that reads beyond the customer: their
+choices and rewards go to ``self.arms``, the book of the customer's partition, which the shell
+(replay, the live agent) gives the engine.
+
 Versions: the engine may hold several versions of one journey id. New entries use the highest;
 a running entry finishes on the version stamped on it. When that version is not loaded, the
 entry is *orphaned*: ended the next time it is touched, without running a step (an

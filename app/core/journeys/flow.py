@@ -75,7 +75,7 @@ def edges(steps: list[Any]) -> list[Edge]:
         if kind == "branch" and isinstance(body, list):
             out.extend(_branch_edges(source, body, following))
         elif kind == "split" and isinstance(body, list):
-            out.extend(_split_edges(source, body))
+            out.extend(_split_edges(source, body, "adaptive" in step))
         elif kind == "wait_for" and isinstance(body, dict):
             on_event = body.get("on_event")
             on_timeout = body.get("on_timeout")
@@ -117,7 +117,9 @@ def _branch_edges(source: str, cases: list[Any], following: str) -> list[Edge]:
     return out
 
 
-def _split_edges(source: str, variants: list[Any]) -> list[Edge]:
+def _split_edges(source: str, variants: list[Any], adaptive: bool = False) -> list[Edge]:
+    """One edge per variant that can be chosen, with its share (an adaptive split's shares are
+    learned: "adaptive" instead)."""
     usable = [
         v
         for v in variants
@@ -130,8 +132,6 @@ def _split_edges(source: str, variants: list[Any]) -> list[Edge]:
     total = sum(v["weight"] for v in usable)
     out: list[Edge] = []
     for variant in usable:
-        share = variant["weight"] / total * 100
-        out.append(
-            Edge(source, variant["goto"], "split", f"{variant.get('variant')} ({share:.4g}%)")
-        )
+        share = "adaptive" if adaptive else f"{variant['weight'] / total * 100:.4g}%"
+        out.append(Edge(source, variant["goto"], "split", f"{variant.get('variant')} ({share})"))
     return out

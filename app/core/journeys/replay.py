@@ -4,7 +4,10 @@ Pure: no files, no clock. ``parse_events`` turns lines into normalised events (a
 skipped, with their numbers and reasons); ``replay`` orders the events stably by (time,
 event_id), runs each customer's events through the engine, fires the timers still pending at
 the end (up to ``until``, else the last event's time) and returns the actions and decisions in
-the spec's output order, and the outcome records (core/journeys/outcome.py) in event time. The output depends on the set of input lines only, never their order.
+the spec's output order, and the outcome records (core/journeys/outcome.py) in event time. The
+output depends on the set of input lines only, never their order. Journeys with adaptive steps
+share what they learn between customers, so those run every customer in one time order instead
+(``replay_in_time_order``, the same result shape).
 Copies of an event (the same ``event_id`` for one customer) fold once: the engine drops the
 later ones in that order and ``duplicates`` counts them (core/duplicates.py).
 """
@@ -149,7 +152,7 @@ def replay(
     if until is not None and last is not None and until < last:
         raise ReplayError("--until is earlier than the last event; nothing after it may be cut")
     end = until if until is not None else last
-    # Customers are independent, so each one's events run together (in time order).
+    # Without adaptive steps customers are independent: each one's events run together.
     by_customer: dict[str, list[Event]] = {}
     for event in ordered:
         key = event["key"]

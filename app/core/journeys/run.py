@@ -306,10 +306,10 @@ class MomentRun:
             variant, index = self._split(j, step)
             mode = bandit.HOLDOUT
         else:
-            arms = [name for name, _, _ in step.variants]
+            arms = [step.variants[i][0] for i in step.arms]  # a weight of 0 switches one off
             stats = bandit.visible(self._book(), bandit.stats_key(j.id, step.id), self.moment.now)
             chosen, mode, _ = bandit.choose(arms, [1.0] * len(arms), stats, seed, adaptive.floor)
-            variant, _, index = step.variants[chosen]
+            variant, _, index = step.variants[step.arms[chosen]]
         reached["adaptive"] = mode
         self._pulled(j, step, entry, variant)
         return variant, index
@@ -359,20 +359,21 @@ class MomentRun:
         best: Option | None = None
         best_value = 0.0
         scored: list[dict[str, Any]] = []
-        eligible: list[tuple[Option, dict[str, Any]]] = []
         for option in step.options:
             if option.when is not None and not m.test(option.when, entry):
                 scored.append({"id": option.id, "eligible": False, "score": None})
                 continue
             value = propensity * option.value * option.weight
-            score = {"id": option.id, "eligible": True, "score": value}
-            scored.append(score)
-            eligible.append((option, score))
+            scored.append({"id": option.id, "eligible": True, "score": value})
             if best is None or value > best_value:  # ties go to the earlier option
                 best, best_value = option, value
         record = self.note(DECIDED, j.id, entry, step.id)
-        adaptive = step.adaptive
-        if adaptive is not None and eligible:
+        if step.adaptive is not None and best is not None:  # some option is eligible
+            eligible = [
+                (option, score)
+                for option, score in zip(step.options, scored, strict=True)
+                if score["eligible"]
+            ]
             best = self._decide_adaptively(j, step, entry, eligible, best, record)
         record["propensity"] = propensity
         record["options"] = scored

@@ -226,8 +226,14 @@ def _adaptive_problems(doc: dict[str, Any], steps: list[Any]) -> Iterator[Found]
                 "reward: goal needs the journey's goal; name an event type instead, or add a goal",
             )
         body = step.get(kind)
-        arms = body if kind == "split" else body.get("options") if isinstance(body, dict) else None
-        floor = adaptive.get("floor", 0.05)
+        arms = (
+            [v for v in body if not isinstance(v, dict) or v.get("weight") != 0]
+            if kind == "split" and isinstance(body, list)
+            else body.get("options")
+            if isinstance(body, dict)
+            else None
+        )
+        floor = adaptive.get("floor", adaptive.get("exploration_floor", 0.05))
         if (
             isinstance(arms, list)
             and isinstance(floor, int | float)
@@ -235,7 +241,7 @@ def _adaptive_problems(doc: dict[str, Any], steps: list[Any]) -> Iterator[Found]
             and floor * len(arms) > 1
         ):
             yield (
-                ("steps", i, "adaptive", "floor"),
+                ("steps", i, "adaptive", "floor" if "floor" in adaptive else "exploration_floor"),
                 f"floor {floor} x {len(arms)} arms is more than all the traffic; "
                 f"use at most {1 / len(arms):.3g}",
             )
