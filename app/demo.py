@@ -304,6 +304,8 @@ def latest_profiles(
         if not raw_key:
             continue
         key = raw_key.decode()
+        if key.startswith("\x00"):
+            continue  # Segue's own records (an adaptive step's arm statistics), no customer
         record = orjson.loads(value) if value else None
         profiles.pop(key, None)
         merged.discard(key)

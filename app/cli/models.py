@@ -149,7 +149,7 @@ def retrain_command(
         f"intent {rows_summary(history.intent)}"
     )
     hints = {
-        "churn": "give a longer history (at least three --churn-days spans) or a shorter "
+        "churn": "give a longer history (about four --churn-days spans) or a shorter "
         "--churn-days / --step-days",
         "intent": "give a longer history (more web sessions and orders)",
     }

@@ -84,17 +84,21 @@ class DueTimers:
     """Every customer's next timer, for a run in one global time order: the journeys with
     adaptive steps read other customers' rewards (core/journeys/bandit.py), so a timer's moment
     must come in its time among everyone's events, as the live partition does, not at the
-    customer's next event."""
+    customer's next event. One heap entry per due time a key takes (not per event)."""
 
-    __slots__ = ("_heap",)
+    __slots__ = ("_due", "_heap")
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, str]] = []
+        self._due: dict[str, int] = {}
 
-    def note(self, key: str, state: Any) -> None:
-        """After a change to ``key``'s state: remember its next due time."""
-        due = next_due(state[1])
-        if due is not None:
+    def note(self, key: str, state: Any | None) -> None:
+        """After a change to ``key``'s state (None: gone): remember its next due time."""
+        due = next_due(state[1]) if state is not None else None
+        if due is None:
+            self._due.pop(key, None)
+        elif self._due.get(key) != due:
+            self._due[key] = due
             heapq.heappush(self._heap, (due, key))
 
     def fire_before(
@@ -102,12 +106,15 @@ class DueTimers:
     ) -> None:
         """Fire every timer due before ``before``, in due order, each customer's moment by
         itself."""
-        heap = self._heap
+        heap, dues = self._heap, self._due
         while heap and heap[0][0] < before:
             due, key = heapq.heappop(heap)
-            state = states.get(key)
-            if state is None or next_due(state[1]) != due:
+            if dues.get(key) != due:
                 continue  # changed since: its current time has an entry of its own
+            del dues[key]
+            state = states.get(key)
+            if state is None:
+                continue
             keep(engine.advance(state[0], state[1], due))
             states.put(key, state)
             self.note(key, state)
@@ -124,6 +131,7 @@ def run_resolved(
     each: Callable[[int], None] | None = None,
     until: int | None = None,
     timers_in_time: bool = False,
+    keep_due: Callable[[Outcome], None] | None = None,
 ) -> tuple[int, int | None, int, int]:
     """The loop of :func:`replay_resolved` over events already in (time, event_id) order:
     each event resolved (``config`` None: no identity resolution, every event under its own
@@ -135,14 +143,15 @@ def run_resolved(
     Returns (events, the last event's time, merges, conflicts). The states still holding
     entries then need :func:`advance_all` at the end time. With adaptive journeys (or
     ``timers_in_time``) every timer fires in its time among the events (:class:`DueTimers`), up
-    to ``until`` at the end."""
+    to ``until`` at the end; their outputs go to ``keep_due`` (default ``keep``): they belong to
+    no event."""
     count = merged = conflicted = 0
     last: int | None = None
     handle = engine.handle_event
     timers = DueTimers() if engine.adaptive or timers_in_time else None
     for count, event in enumerate(ordered, start=1):
         if timers is not None:
-            timers.fire_before(engine, states, event["ts"], keep)
+            timers.fire_before(engine, states, event["ts"], keep_due or keep)
         merges: list[tuple[str, str]] = []
         if config is not None:
             ids = identifiers_of(event, config)
@@ -169,6 +178,8 @@ def run_resolved(
         if is_erasure(event):  # core/erasure.py: what is due fires, then nothing is left
             keep(before_erasure(engine, state[0], state[1], event))
             states.put(key, None)
+            if timers is not None:
+                timers.note(key, None)
             for ident in [i for i, row in rows.items() if row["c"] == key]:
                 rows.put(ident, None)
             last = event["ts"]
@@ -188,6 +199,8 @@ def run_resolved(
             if other is None:  # the visitor had no events yet: nothing to fold
                 continue
             states.put(anonymous, None)
+            if timers is not None:
+                timers.note(anonymous, None)
             keep(retire(engine, other[0], other[1], at))
             into = states.get(customer)
             if into is None:
@@ -199,7 +212,7 @@ def run_resolved(
         if each is not None:
             each(count)
     if timers is not None and until is not None:
-        timers.fire_before(engine, states, until + 1, keep)
+        timers.fire_before(engine, states, until + 1, keep_due or keep)
     return count, last, merged, conflicted
 
 
@@ -249,22 +262,7 @@ def replay_in_time_order(
 ) -> ReplayResult:
     """``replay`` without identity resolution, every customer in one global time order (what
     journeys with adaptive steps need): the same result shape and output order."""
-    ordered = order_events(events)
-    last = ordered[-1]["ts"] if ordered else None
-    if until is not None and last is not None and until < last:
-        raise ReplayError("--until is earlier than the last event; nothing after it may be cut")
-    end = until if until is not None else last
-    result = ReplayResult(actions=[], decisions=[], events=len(ordered), until=end)
-    states = DictTable()
-    keep = _collect(result)
-    run_resolved(
-        ordered, engine, None, states, DictTable(), keep, None, _each(ordered, progress), end
-    )
-    if end is not None:
-        advance_all(engine, states.data.values(), end, keep)
-    result.customers = len(states.data)
-    _finish(result, engine)
-    return result
+    return replay_resolved(events, engine, None, until, progress)[0]
 
 
 def _collect(result: ReplayResult) -> Callable[[Outcome], None]:
@@ -303,12 +301,13 @@ def _finish(result: ReplayResult, engine: Engine) -> None:
 def replay_resolved(
     events: list[Event],
     engine: Engine,
-    config: IdentityConfig,
+    config: IdentityConfig | None,
     until: int | None = None,
     progress: Progress | None = None,
     keep_states: bool = False,
 ) -> tuple[ReplayResult, IdentityResult, dict[str, tuple[dict[str, Any], dict[str, Any]]]]:
-    """Run ``events`` (any order) with identity resolution; see the module docstring.
+    """Run ``events`` (any order) with identity resolution (``config`` None: none, every event
+    under its own key); see the module docstring.
 
     Returns the replay result, the identity outcome and (if ``keep_states``, else empty) the
     final (profile, journey state) of every key that was not merged away."""

@@ -58,6 +58,12 @@ class _Tracer:
         for record in out.outcomes:
             self._keep(record, seen)
 
+    def keep_timers(self, out: Outcome) -> None:
+        """The moments of timers that fire in their time among everyone's events (journeys with
+        adaptive steps): no event of the customer's behind them."""
+        for record in out.outcomes:
+            self._keep(record, None)
+
 
 def trace(
     ordered: Iterable[Event],
@@ -73,7 +79,12 @@ def trace(
     due by ``end`` fire (their records go to ``keep`` too)."""
     tracer = _Tracer(keep)
     merges = IdentityResult()
-    run_resolved(tracer.events(ordered), engine, identity, states, rows, tracer.keep, merges)
+    run_resolved(
+        tracer.events(ordered),
+        *(engine, identity, states, rows, tracer.keep, merges),
+        until=end,
+        keep_due=tracer.keep_timers,
+    )
 
     def owner_of(ident: str) -> str | None:
         row = rows.get(ident)

@@ -65,10 +65,13 @@ class Verdict:
     running_revision: int
     running_file: str
     doc: dict[str, Any]
+    #: the revision written: the running one's next, or the next free number when an older
+    #: revision was brought back by a manifest edit (a written revision is never overwritten)
+    written_revision: int | None = None
 
     @property
     def revision(self) -> int:
-        return self.running_revision + 1
+        return self.written_revision or self.running_revision + 1
 
     def line(self) -> str:
         head = (
@@ -197,6 +200,10 @@ def write(models_dir: Path, verdicts: list[Verdict]) -> list[Path]:
     manifest = orjson.loads(manifest_path.read_bytes())
     written = []
     for verdict in accepted:
+        revision = verdict.running_revision + 1
+        while (models_dir / f"{verdict.name}.r{revision}.json").exists():
+            revision += 1
+        verdict.written_revision = revision
         doc = dict(verdict.doc)
         doc["revision"] = verdict.revision
         doc["retrained"] = {

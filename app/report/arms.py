@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.journeys.bandit import EXPLOIT, EXPLORE, HOLDOUT
+from app.core.journeys.outcome import REWARDED
 from app.core.journeys.replay import time_ms
 from app.core.timeutil import format_ms
 
@@ -29,8 +31,7 @@ Row = dict[str, Any]
 #: (customer, journey, entry number, step)
 Key = tuple[str, str, int, str]
 
-REWARDED = "rewarded"
-MODES = ("exploit", "explore", "holdout")
+MODES = (EXPLOIT, EXPLORE, HOLDOUT)
 WHOLE = "(all)"  # the row over every bucket
 NONE_ELIGIBLE = "(none eligible)"  # a decide that had no eligible option: no arm drawn
 

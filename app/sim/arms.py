@@ -23,15 +23,21 @@ from typing import Any
 
 from app.core.envelope import validate_event
 from app.core.identity_replay import DictTable, run_resolved
+from app.core.journeys.bandit import Books
 from app.core.journeys.engine import Engine
 from app.core.journeys.hashing import unit_interval
 from app.core.journeys.outcome import Outcome
-from app.core.timeutil import format_ms
+from app.core.journeys.replay import time_ms
+from app.core.timeutil import format_ms, parse_duration
 from app.sim.generator import DEFAULT_START_MS
 
 #: reactions come this long after the choice at least, and at most this much more
 MIN_DELAY_MS = 10 * 60_000
 DELAY_SPAN_MS = 12 * 3_600_000
+#: after the last arrival, a clock event of a type no journey uses every so often, so that the
+#: entries still waiting reach the adaptive step in their time (and replay goes as far)
+CLOCK = "SimulationClock"
+CLOCK_MS = 10 * 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,13 @@ def run_arms(
             )
         )
         sequence += 1
+    if plan.entries:  # the clock goes on after the last arrival: every entry reaches its step
+        last_arrival = max(at for at, _, _ in pending)
+        for k in range(1, tail_ms(doc) // CLOCK_MS + 2):
+            at = last_arrival + k * CLOCK_MS
+            for key in _clock_keys(engine.arms):
+                pending.append((at, sequence, _envelope(f"clock-{k}-{key}", CLOCK, key, at, {})))
+                sequence += 1
     heapq.heapify(pending)
     events: list[dict[str, Any]] = []
     choices: list[Choice] = []
@@ -142,13 +155,16 @@ def run_arms(
             else:
                 continue
             customer = record["customer_id"]
-            at = last[0]
+            at = time_ms(record["event_time"])  # an event's time, or a timer's due time
             choice = Choice(customer, at, arm, record.get("adaptive"))
             choices.append(choice)
             draw = f"{plan.seed}:{customer}:{record['entry']}"
             if unit_interval(f"convert:{draw}") < plan.rates.get(arm, 0.0):
                 choice.converted = True
                 when = at + MIN_DELAY_MS + int(unit_interval(f"delay:{draw}") * DELAY_SPAN_MS)
+                # a timer fires before the next event: with arrivals sparser than the least
+                # delay, a reaction may not go before what was handled already
+                when = max(when, last[0])
                 properties = {"order_id": f"o-{customer}-{record['entry']}", "total": 40.0}
                 raw = _envelope(f"won-{draw}", reward, customer, when, properties)
                 heapq.heappush(pending, (when, sequence, raw))
@@ -157,6 +173,30 @@ def run_arms(
     # timers in their time even for a fixed split: its customers must react as they would live
     run_resolved(source(), engine, None, DictTable(), DictTable(), keep, timers_in_time=True)
     return ArmsRun(events, choices)
+
+
+def tail_ms(journey: dict[str, Any]) -> int:
+    """How long after the last arrival an entry may still reach any step: every wait and
+    wait_for timeout of the journey in a row (at most a week)."""
+    total = 0
+    for step in journey.get("steps") or ():
+        if "wait" in step:
+            total += parse_duration(step["wait"])
+        elif "wait_for" in step and step["wait_for"].get("timeout") is not None:
+            total += parse_duration(step["wait_for"]["timeout"])
+    return min(total, 7 * 86_400_000)
+
+
+def _clock_keys(books: Books) -> list[str]:
+    """One key on each partition: a clock event of each moves every partition's time (the
+    live rule) as far as replay goes."""
+    keys: dict[int, str] = {}
+    i = 0
+    while len(keys) < books.partitions:
+        key = f"sim-clock-{i}"
+        keys.setdefault(books.partition_of(key), key)
+        i += 1
+    return [keys[p] for p in sorted(keys)]
 
 
 def _envelope(

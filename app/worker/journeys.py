@@ -22,7 +22,7 @@ from app.core.journeys.state import next_due
 from app.runtime.agent import Agent, DueBatch, PartitionBatch
 from app.runtime.producer import RuntimeProducer
 from app.runtime.store import PartitionStore
-from app.runtime.timers import PartitionTimers
+from app.runtime.timers import DUE_BATCH_MAX, PartitionTimers
 from app.stream.journey_agent import CLOCK_PREFIX, Item, JourneyProcessor
 from app.stream.sink import Batch, Headers, OnDelivered
 
@@ -151,7 +151,7 @@ def journeys_agent(
         processor.apply(items, stores).finish()
 
     def _fire_windows_behind(partition: int, ts: int, here: Here, items: list[Item]) -> list[Item]:
-        """Adaptive choices at ``ts`` read the arm windows up to two behind its own
+        """Adaptive choices at ``ts`` read the arm windows two or more behind its own
         (core/journeys/bandit.py), so every timer due in them must have fired first, as replay
         fires it in its time: in a batch that spans hours (a worker catching up) the timers
         would otherwise wait for the batch's end. Returns the items still to apply."""
@@ -161,14 +161,30 @@ def journeys_agent(
         fired_before[partition] = boundary
         if items:  # their timers are scheduled when they are applied
             processor.apply(items, stores).finish()
-        while taken := here.timers.take_due(boundary - 1):
-            _fire(here, partition, boundary - 1, taken)
+        _fire_window_by_window(here, partition, boundary - 1)
         return []
 
+    def _fire_window_by_window(here: Here, partition: int, until: int, most: int = 0) -> None:
+        """Fire the timers due up to ``until`` one arm window at a time, each key only to its
+        own due time (its later timers come back through the schedule): every moment then comes
+        in due order among the partition's others, as replay runs them, so no choice is made
+        before a pull of a window it reads. ``most``: stop after about that many keys (0: no
+        limit)."""
+        fired = 0
+        while (first := here.timers.next_due()) is not None and first <= until:
+            end = min(until, (first // WINDOW_MS + 1) * WINDOW_MS - 1)
+            while taken := here.timers.take_due(end):
+                _fire(here, partition, end, taken)
+                fired += len(taken)
+            if most and fired >= most:
+                return
+
     def _fire(here: Here, partition: int, now: int, keys: list[tuple[str, int]]) -> None:
-        """Handle due keys as tick records at ``now``."""
+        """Handle due keys as tick records at ``now`` (with adaptive journeys: at each key's
+        own due time, see ``_fire_window_by_window``)."""
         items = [
-            Item({"key": key, "tick": now, "due": at}, partition, -1, here) for key, at in keys
+            Item({"key": key, "tick": at if adaptive else now, "due": at}, partition, -1, here)
+            for key, at in keys
         ]
         processor.apply(items, stores).finish()
         # ``take_due`` unscheduled the keys; the processor schedules a key again only when its
@@ -182,6 +198,12 @@ def journeys_agent(
                     here.timers.schedule(key, again)
 
     def on_due(due: DueBatch) -> None:
-        _fire(Here(due.stores[PROFILES], due.timers), due.partition, due.now, due.keys)
+        here = Here(due.stores[PROFILES], due.timers)
+        if not adaptive:
+            _fire(here, due.partition, due.now, due.keys)
+            return
+        for key, at in due.keys:  # back in the schedule: fired in windows, in due order
+            due.timers.schedule(key, at)
+        _fire_window_by_window(here, due.partition, due.now, most=DUE_BATCH_MAX)
 
     return Agent(AGENT, (*inputs, topic), handle, stores=(PROFILES,), on_due=on_due)

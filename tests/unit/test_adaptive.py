@@ -368,3 +368,35 @@ def test_the_picture_says_the_split_learns() -> None:
     assert labels == ["A (adaptive)", "B (adaptive)"]
     fixed = [e.label for e in edges(without_adaptive(SPLIT_JOURNEY)["steps"]) if e.kind == "split"]
     assert fixed == ["A (50%)", "B (50%)"]
+
+
+def test_control_entries_take_the_fixed_split_and_teach_nothing() -> None:
+    doc = copy.deepcopy(SPLIT_JOURNEY)
+    doc["holdout"] = 0.3  # the journey's control group: nothing is sent to it
+    plan = ArmsPlan(journey=doc, step="pick", rates=RATES, entries=600)
+    run = run_arms(plan, engine_for())
+    engine = engine_for()(doc)
+    result = replay([validate_event(e) for e in run.events], engine)
+    control = {o["customer_id"] for o in result.outcomes if o["kind"] == "entered" and o["control"]}
+    assert 0.2 < len(control) / 600 < 0.4
+    picks = [o for o in result.outcomes if o["kind"] == "step" and o["step"] == "pick"]
+    for o in picks:
+        if o["customer_id"] in control:  # the spec's split, no learner
+            assert "adaptive" not in o
+            assert o["variant"] == (
+                "A" if split_draw("offer_test", "pick", o["customer_id"]) < 0.5 else "B"
+            )
+        else:
+            assert o["adaptive"] in ("explore", "exploit")
+    rewarded = {o["customer_id"] for o in result.outcomes if o["kind"] == "rewarded"}
+    assert rewarded and not rewarded & control
+    converted = {c.customer for c in run.choices if c.converted}
+    assert converted & control  # control customers did convert: the learner did not count them
+    pulls = sum(
+        p
+        for book in engine.arms._books.values()
+        for w in book["w"].values()
+        for arms in w.values()
+        for p, _ in arms.values()
+    )
+    assert pulls == len(picks) - len(control & {o["customer_id"] for o in picks})

@@ -11,6 +11,7 @@ wrongly, and the candidate has to learn the difference from the rows.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
 from pathlib import Path
@@ -252,6 +253,19 @@ def test_a_better_candidate_is_accepted_and_served(
     labels = [row.label for row in split.test]
     auc = roc_auc(labels, [new.predict(row.features) for row in split.test])
     assert auc == pytest.approx(verdict.candidate_auc)
+    # an operator goes back to revision 1 by editing the manifest; the next accepted candidate
+    # takes the next free number: revision 2 stays as it was
+    r2 = (folder / "churn.r2.json").read_bytes()
+    manifest["models"]["churn"] = {
+        "file": "churn.json",
+        "sha256": hashlib.sha256((folder / "churn.json").read_bytes()).hexdigest(),
+    }
+    (folder / MANIFEST).write_bytes(orjson.dumps(manifest))
+    again = evaluate("churn", split, folder, {"file": "test"}, DEFAULT_MARGIN, FOLDS)
+    assert again.accepted and again.running_revision == 1
+    assert [p.name for p in write(folder, [again])] == ["churn.r3.json"]
+    assert "wrote churn.r3.json (revision 3)" in again.line()
+    assert (folder / "churn.r2.json").read_bytes() == r2
 
 
 def test_a_candidate_no_better_than_the_running_model_is_refused(

@@ -7,7 +7,8 @@ option) per entry:
    split by weights; decide's highest ``scores[propensity] x value x weight``), so the learner's
    lift over the fixed rule can be measured;
 2. **explore** (``u = unit_interval(seed + ":explore") < floor x K`` for K arms): arm
-   ``floor(u / floor)``, so every arm keeps at least ``floor`` of the traffic;
+   ``floor(u / floor)``, so every arm keeps at least ``floor`` of the learner's entries
+   (``floor x (1 - holdout)`` of all);
 3. **exploit**: each arm draws a conversion rate from ``Beta(1 + rewards, 1 + pulls - rewards)``
    (a generator seeded from ``sha256(seed + ":draw")``), times the option's ``value x weight``
    for decide; the highest wins, ties to the earlier arm.
@@ -22,9 +23,16 @@ reward is seen between one and two hours after it happened. Because no choice re
 it is in, nor the one before, the statistics a choice sees do not depend on the order in which
 the records of the last hour or two were processed: live (one partition's records in offset
 order, timers after each batch) and replay (every event in time order) see the same counts as
-long as no record arrives more than an hour behind the newest of its partition (a later one is
+long as no record arrives more than an hour behind its partition's time (the later of its newest
+event and, once it has read everything, the wall clock, which moves its timers). A later one is
 still counted, in its own window, but a choice made meanwhile could not see it: the one way live
-and replay can then differ).
+and replay can then differ.
+
+Control entries (the journey's holdout, the global control group) get the fixed rule and are
+not counted: nothing is sent to them. A step visited twice in one entry counts two pulls; only
+the later choice can still be rewarded. An anonymous visitor's pull stays in its partition's
+book when identity merges it into a customer on another partition, whose book gets the reward:
+rewards are capped at pulls when read.
 
 **Where the statistics live.** One *book* per partition of the customer-keyed topic (a plain
 dict, stored under :data:`BOOK_KEY` in the journey agent's store, changelogged and checkpointed
@@ -85,8 +93,8 @@ class Adaptive:
 
 def new_book() -> Book:
     """``{"w": {window: {journey/step: {arm: [pulls, rewards]}}}, "s": {journey/step: {arm:
-    [pulls, rewards]}} (settled: windows folded), "sw": last settled window}``."""
-    return {"w": {}, "s": {}, "sw": -1}
+    [pulls, rewards]}}}``: the windows one by one, and the totals of the oldest (settled)."""
+    return {"w": {}, "s": {}}
 
 
 def stats_key(journey: str, step: str) -> str:
@@ -145,7 +153,6 @@ def _settle(book: Book) -> None:
                 else:
                     counts[0] += pulls
                     counts[1] += rewards
-        book["sw"] = max(book["sw"], int(window))
 
 
 def in_holdout(seed: str, holdout: float) -> bool:

@@ -301,6 +301,8 @@ class MomentRun:
     ) -> tuple[str, int]:
         adaptive = step.adaptive
         assert adaptive is not None
+        if self._in_control(j, entry):
+            return self._split(j, step)
         seed = self._seed(j, step, entry)
         if bandit.in_holdout(seed, adaptive.holdout):
             variant, index = self._split(j, step)
@@ -313,6 +315,12 @@ class MomentRun:
         reached["adaptive"] = mode
         self._pulled(j, step, entry, variant)
         return variant, index
+
+    def _in_control(self, j: Journey, entry: dict[str, Any]) -> bool:
+        """A control-group entry (the journey's holdout, the global control group) gets the
+        step's fixed rule and teaches the learner nothing: none of its sends go out, so its
+        conversions say nothing of the arms."""
+        return bool(entry["ho"]) or self._globally_held(j.category)
 
     def _book(self) -> bandit.Book:
         return self.engine.arms.book(self.key)
@@ -394,6 +402,8 @@ class MomentRun:
         value x weight); the holdout keeps the fixed rule's choice and scores."""
         adaptive = step.adaptive
         assert adaptive is not None
+        if self._in_control(j, entry):
+            return fixed
         seed = self._seed(j, step, entry)
         if bandit.in_holdout(seed, adaptive.holdout):
             best = fixed

@@ -23,6 +23,7 @@ An active ENTRY, paused at a step (short keys: there may be millions of them):
  "due": ms|None,    # its timer: wait end, wait_for timeout, or end of quiet hours
  "wait": "wait"|"wait_for"|"defer",
  "vis": {step_id: n},   # visits of action steps (for action ids), only when > 0
+ "ad": {step_id: arm},  # adaptive choices not yet rewarded (absent when none; bandit.py)
  "defer": {...}}        # a deferred send: channel, template, data, option, reached-at
 ```
 """

@@ -104,3 +104,134 @@ def test_batches_spanning_hours_make_the_replay_choices(tmp_path: Path, batch_si
     assert actions == sorted(a["action_id"] for a in expected.actions)
     book = profiles.get(BOOK_KEY)  # the partition's statistics, in its store
     assert book is not None and book["w"]
+
+
+#: 30 customers pick after a 10 min and a 4 h wait, 60 others after 10 min; a timer sweep that
+#: covers hours must still fire the second ones' picks (window 0) before the first ones' (window
+#: 4, which reads windows up to 2): key by key to its own due time, window by window
+CHAINED: dict[str, Any] = {
+    "id": "chained",
+    "version": 1,
+    "trigger": {"event": "Start"},
+    "steps": [
+        {"id": "settle", "wait": "10m"},
+        {
+            "id": "route",
+            "branch": [
+                {"when": "entry.trigger.properties.slow == true", "goto": "long"},
+                {"goto": "pick"},
+            ],
+        },
+        {"id": "long", "wait": "4h"},
+        {
+            "id": "pick",
+            "split": [
+                {"variant": "a", "weight": 1, "goto": "hold"},
+                {"variant": "b", "weight": 1, "goto": "hold"},
+            ],
+            "adaptive": {"reward": "Click", "floor": 0},
+        },
+        {"id": "hold", "wait": "1d"},
+    ],
+}
+
+
+@pytest.mark.parametrize("swept_by", ["a later event", "the partition's time"])
+def test_a_sweep_over_hours_fires_each_window_in_turn(tmp_path: Path, swept_by: str) -> None:
+    from app.core.timeutil import format_ms
+
+    hour, start = 3_600_000, 1_799_996_400_000  # on the hour
+
+    def event(n: int, key: str, at: int, etype: str, slow: bool = False) -> dict[str, Any]:
+        return validate_event(
+            {
+                "event_id": f"e{n:03d}",
+                "type": etype,
+                "customer_id": key,
+                "timestamp": format_ms(at),
+                "properties": {"slow": slow},
+            }
+        )
+
+    starts = [event(i, f"A{i:02d}", start, "Start", slow=True) for i in range(30)]
+    starts += [event(30 + i, f"X{i:02d}", start + 300_000, "Start") for i in range(60)]
+    ping = event(99, "Z", start + 6 * hour, "Ping")
+    until = start + 6 * hour
+    history = [*starts, ping] if swept_by == "a later event" else starts
+    expected = replay([dict(e) for e in history], one_partition_engine(CHAINED), until=until)
+    assert len(choices_of(expected.outcomes)) == 90
+
+    kafka = CapturingProducer()
+    producer = RuntimeProducer(kafka)  # type: ignore[arg-type]
+    names = TopicNames(Settings())
+    processor = JourneyProcessor(
+        Engine([CHAINED]),
+        names,
+        RuntimeSink(producer),  # type: ignore[arg-type]
+        PartitionClocks(),  # type: ignore[arg-type]
+        LatencyTracker(200),
+        clock=lambda: 0.0,
+    )
+    agent = journeys_agent(processor, "customer-events")
+    assert agent.on_due is not None
+    profiles = PartitionStore(tmp_path / "profiles")
+    due_store = PartitionStore(tmp_path / "due")
+    timers = PartitionTimers(due_store)
+    stores = {PROFILES: profiles, "due": due_store}
+    batches = [starts, [ping]] if swept_by == "a later event" else [starts]
+    offset = 0
+    for batch in batches:
+        records = [Record(e, offset + i) for i, e in enumerate(batch)]
+        offset += len(batch)
+        agent.handle(PartitionBatch(0, records, stores, producer, timers))  # type: ignore[arg-type]
+    while keys := timers.take_due(until):  # the runtime: what is due at the partition's time
+        agent.on_due(DueBatch(0, until, keys, stores, producer, timers))  # type: ignore[misc]
+
+    outcomes = [orjson.loads(v) for t, v in kafka.sent if t == names.outcomes]
+    assert choices_of(outcomes) == choices_of(expected.outcomes)
+
+
+def test_segue_explain_replays_adaptive_choices_as_segue_replay_does() -> None:
+    """explain's replay (app/explain/trace.py) fires everyone's timers up to its end in their
+    time, and a record made at another customer's timer names no event."""
+    from app.core.identity_replay import DictTable
+    from app.core.journeys.replay import order_events
+    from app.core.timeutil import format_ms
+    from app.explain.trace import trace
+
+    hour, start = 3_600_000, 1_799_996_400_000
+    events = [
+        validate_event(
+            {
+                "event_id": f"e{i:03d}",
+                "type": "Start",
+                "customer_id": f"A{i:02d}" if i < 30 else f"X{i:02d}",
+                "timestamp": format_ms(start + (0 if i < 30 else 300_000)),
+                "properties": {"slow": i < 30},
+            }
+        )
+        for i in range(90)
+    ]
+    ping = validate_event(
+        {
+            "event_id": "z",
+            "type": "Ping",
+            "customer_id": "Z",
+            "timestamp": format_ms(start + 3 * hour),
+        }
+    )
+    until = start + 8 * hour
+    expected = choices_of(
+        replay([dict(e) for e in events], one_partition_engine(CHAINED), until=until).outcomes
+    )
+    for key in ("A00", "A17", "A29", "X30"):
+        kept: list[tuple[dict[str, Any], Any]] = []
+        trace(
+            iter(order_events([dict(e) for e in [*events, ping]])),
+            *(one_partition_engine(CHAINED), None, DictTable(), DictTable()),
+            *(key, until, lambda r, s: kept.append((r, s))),  # noqa: B023
+        )
+        mine = [(r, s) for r, s in kept if r["customer_id"] == key]
+        assert choices_of([r for r, _ in mine]) == {key: expected[key]}
+        picks = [s for r, s in mine if r["kind"] == "step" and r["step"] == "pick"]
+        assert picks == [None]  # a timer's moment, not Z's ping
