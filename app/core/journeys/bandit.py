@@ -108,16 +108,8 @@ def visible(book: Book, key: str, at_ms: int) -> Stats:
     for window, steps in book["w"].items():
         if int(window) > limit:
             continue
-        arms = steps.get(key)
-        if not arms:
-            continue
-        for arm, (pulls, rewards) in arms.items():
-            counts = total.get(arm)
-            if counts is None:
-                total[arm] = [pulls, rewards]
-            else:
-                counts[0] += pulls
-                counts[1] += rewards
+        for arm, (pulls, rewards) in steps.get(key, {}).items():
+            _add(total, arm, pulls, rewards)
     return total
 
 
@@ -130,13 +122,7 @@ def count(book: Book, key: str, arm: str, at_ms: int, pulls: int = 0, rewards: i
         steps = windows[window] = {}
         if len(windows) > KEEP_WINDOWS:
             _settle(book)
-    arms = steps.setdefault(key, {})
-    counts = arms.get(arm)
-    if counts is None:
-        arms[arm] = [pulls, rewards]
-    else:
-        counts[0] += pulls
-        counts[1] += rewards
+    _add(steps.setdefault(key, {}), arm, pulls, rewards)
 
 
 def _settle(book: Book) -> None:
@@ -147,12 +133,16 @@ def _settle(book: Book) -> None:
         for key, arms in windows.pop(window).items():
             into = settled.setdefault(key, {})
             for arm, (pulls, rewards) in arms.items():
-                counts = into.get(arm)
-                if counts is None:
-                    into[arm] = [pulls, rewards]
-                else:
-                    counts[0] += pulls
-                    counts[1] += rewards
+                _add(into, arm, pulls, rewards)
+
+
+def _add(stats: Stats, arm: str, pulls: int, rewards: int) -> None:
+    counts = stats.get(arm)
+    if counts is None:
+        stats[arm] = [pulls, rewards]
+    else:
+        counts[0] += pulls
+        counts[1] += rewards
 
 
 def in_holdout(seed: str, holdout: float) -> bool:

@@ -54,6 +54,48 @@ def one_partition_engine(doc: dict[str, Any]) -> Engine:
     return engine
 
 
+class RuntimeAgent:
+    """The journeys agent of ``doc`` on the runtime's stores and timers, one partition."""
+
+    def __init__(self, tmp_path: Path, doc: dict[str, Any], cache_max: int | None = None) -> None:
+        self.kafka = CapturingProducer()
+        self.producer = RuntimeProducer(self.kafka)  # type: ignore[arg-type]
+        self.names = TopicNames(Settings())
+        processor = JourneyProcessor(
+            Engine([doc]),
+            self.names,
+            RuntimeSink(self.producer),  # type: ignore[arg-type]
+            PartitionClocks(),  # type: ignore[arg-type]
+            LatencyTracker(200),
+            clock=lambda: 0.0,
+        )
+        self.agent = journeys_agent(processor, "customer-events")
+        assert self.agent.on_due is not None
+        sized = {} if cache_max is None else {"cache_max": cache_max}
+        self.profiles = PartitionStore(tmp_path / "profiles", **sized)  # type: ignore[arg-type]
+        self.timers = PartitionTimers(PartitionStore(tmp_path / "due"))
+        self.stores = {PROFILES: self.profiles, "due": self.timers.store}
+
+    def handle(self, events: list[dict[str, Any]], first_offset: int) -> None:
+        records = [Record(e, first_offset + i) for i, e in enumerate(events)]
+        batch = PartitionBatch(0, records, self.stores, self.producer, self.timers)  # type: ignore[arg-type]
+        self.agent.handle(batch)
+
+    def fire_until(self, now: int) -> None:
+        """The runtime, after a batch: what is due at the partition's time."""
+        assert self.agent.on_due is not None
+        while keys := self.timers.take_due(now):
+            due = DueBatch(0, now, keys, self.stores, self.producer, self.timers)  # type: ignore[arg-type]
+            self.agent.on_due(due)
+
+    def checkpoint(self, n: int) -> None:
+        for store in self.stores.values():
+            store.write(store.changes(), n)
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        return [orjson.loads(v) for t, v in self.kafka.sent if t == self.names.outcomes]
+
+
 @pytest.mark.parametrize("batch_size", [7, 400])
 def test_batches_spanning_hours_make_the_replay_choices(tmp_path: Path, batch_size: int) -> None:
     plan = ArmsPlan(journey=MIXED, step="pick", rates=RATES, entries=900, per_hour=150)
@@ -63,46 +105,23 @@ def test_batches_spanning_hours_make_the_replay_choices(tmp_path: Path, batch_si
     expected = replay([dict(e) for e in events], one_partition_engine(MIXED), until=until)
     assert choices_of(expected.outcomes) == {c.customer: c.arm for c in run.choices}
 
-    kafka = CapturingProducer()
-    producer = RuntimeProducer(kafka)  # type: ignore[arg-type]
-    names = TopicNames(Settings())
-    processor = JourneyProcessor(
-        Engine([MIXED]),
-        names,
-        RuntimeSink(producer),  # type: ignore[arg-type]
-        PartitionClocks(),  # type: ignore[arg-type]
-        LatencyTracker(200),
-        clock=lambda: 0.0,
-    )
-    agent = journeys_agent(processor, "customer-events")
-    assert agent.on_due is not None
-    profiles = PartitionStore(tmp_path / "profiles", cache_max=50)
-    due_store = PartitionStore(tmp_path / "due")
-    timers = PartitionTimers(due_store)
-    stores = {PROFILES: profiles, "due": due_store}
-
-    def fire_until(now: int) -> None:  # the runtime, after each batch: the partition's time
-        while keys := timers.take_due(now):
-            agent.on_due(DueBatch(0, now, keys, stores, producer, timers))  # type: ignore[misc]
-
+    live = RuntimeAgent(tmp_path, MIXED, cache_max=50)
     for n, start in enumerate(range(0, len(events), batch_size)):
         batch = events[start : start + batch_size]
-        records = [Record(e, start + i) for i, e in enumerate(batch)]
-        agent.handle(PartitionBatch(0, records, stores, producer, timers))  # type: ignore[arg-type]
-        fire_until(batch[-1]["ts"])
-        for store in stores.values():
-            store.write(store.changes(), n)
-    fire_until(until)
+        live.handle(batch, start)
+        live.fire_until(batch[-1]["ts"])
+        live.checkpoint(n)
+    live.fire_until(until)
 
-    outcomes = [orjson.loads(v) for t, v in kafka.sent if t == names.outcomes]
+    outcomes = live.outcomes()
     assert choices_of(outcomes) == choices_of(expected.outcomes)
     live_ids = {o["outcome_id"] for o in outcomes}
     assert live_ids == {o["outcome_id"] for o in expected.outcomes}
     actions = sorted(
-        orjson.loads(v)["action_id"] for t, v in kafka.sent if t.startswith("actions.")
+        orjson.loads(v)["action_id"] for t, v in live.kafka.sent if t.startswith("actions.")
     )
     assert actions == sorted(a["action_id"] for a in expected.actions)
-    book = profiles.get(BOOK_KEY)  # the partition's statistics, in its store
+    book = live.profiles.get(BOOK_KEY)  # the partition's statistics, in its store
     assert book is not None and book["w"]
 
 
@@ -161,34 +180,12 @@ def test_a_sweep_over_hours_fires_each_window_in_turn(tmp_path: Path, swept_by: 
     expected = replay([dict(e) for e in history], one_partition_engine(CHAINED), until=until)
     assert len(choices_of(expected.outcomes)) == 90
 
-    kafka = CapturingProducer()
-    producer = RuntimeProducer(kafka)  # type: ignore[arg-type]
-    names = TopicNames(Settings())
-    processor = JourneyProcessor(
-        Engine([CHAINED]),
-        names,
-        RuntimeSink(producer),  # type: ignore[arg-type]
-        PartitionClocks(),  # type: ignore[arg-type]
-        LatencyTracker(200),
-        clock=lambda: 0.0,
-    )
-    agent = journeys_agent(processor, "customer-events")
-    assert agent.on_due is not None
-    profiles = PartitionStore(tmp_path / "profiles")
-    due_store = PartitionStore(tmp_path / "due")
-    timers = PartitionTimers(due_store)
-    stores = {PROFILES: profiles, "due": due_store}
-    batches = [starts, [ping]] if swept_by == "a later event" else [starts]
-    offset = 0
-    for batch in batches:
-        records = [Record(e, offset + i) for i, e in enumerate(batch)]
-        offset += len(batch)
-        agent.handle(PartitionBatch(0, records, stores, producer, timers))  # type: ignore[arg-type]
-    while keys := timers.take_due(until):  # the runtime: what is due at the partition's time
-        agent.on_due(DueBatch(0, until, keys, stores, producer, timers))  # type: ignore[misc]
-
-    outcomes = [orjson.loads(v) for t, v in kafka.sent if t == names.outcomes]
-    assert choices_of(outcomes) == choices_of(expected.outcomes)
+    live = RuntimeAgent(tmp_path, CHAINED)
+    live.handle(starts, 0)
+    if swept_by == "a later event":
+        live.handle([ping], len(starts))
+    live.fire_until(until)
+    assert choices_of(live.outcomes()) == choices_of(expected.outcomes)
 
 
 def test_segue_explain_replays_adaptive_choices_as_segue_replay_does() -> None:
